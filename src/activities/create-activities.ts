@@ -1,0 +1,127 @@
+// The activity factory: every activity is a closure over injected dependencies, so the worker
+// (the only composition root) decides which database, logger and registry they use, and tests can
+// build the same activities against their own database.
+import { Context } from '@temporalio/activity';
+import { type Logger } from 'pino';
+import { type Compensation } from '../core/compensation';
+import { type MigrationPlan, type SchemaStep } from '../core/plan';
+import { type RunOptions } from '../core/run-options';
+import { type Db } from '../db/connect';
+import { sqlstateOf } from '../db/sqlstate';
+import { journalFinish, journalStart, pendingCompensations, rollbackStart, type RunIdentity } from './journal-activities';
+import { type MigrationRegistry } from './migration-registry';
+import { runValidations } from './run-validations';
+import { classifyError } from './runtime/classify-error';
+import { applySchemaStep } from './schema/apply-schema-step';
+import { compensateStep } from './schema/compensate-step';
+
+export interface ActivityDeps {
+  db: Db;
+  logger: Logger;
+  registry: MigrationRegistry;
+}
+
+export interface StepInput {
+  migrationId: string;
+  runToken: string;
+  step: SchemaStep;
+  options: RunOptions;
+}
+
+export interface CompensateInput {
+  migrationId: string;
+  runToken: string;
+  compensation: Compensation;
+  options: RunOptions;
+  /** Operator decision: forget this compensation without running it. */
+  skip?: boolean;
+}
+
+async function guarded<T>(context: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw classifyError(error, context);
+  }
+}
+
+function attempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
+}
+
+export function createActivities({ db, logger, registry }: ActivityDeps) {
+  const logFor = (migrationId: string, extra: Record<string, unknown> = {}) => logger.child({ migrationId, ...extra });
+
+  return {
+    async journalStart(input: { plan: MigrationPlan; run: Omit<RunIdentity, 'migrationId'> }) {
+      return guarded(`starting ${input.plan.id}`, () => journalStart(db, input.plan, { ...input.run, migrationId: input.plan.id }));
+    },
+
+    async journalFinish(input: Parameters<typeof journalFinish>[1]) {
+      logFor(input.migrationId).info({ status: input.status, error: input.error }, 'migration finished');
+      return guarded(`recording ${input.migrationId} as ${input.status}`, () => journalFinish(db, input));
+    },
+
+    async pendingCompensations(input: { migrationId: string }) {
+      return guarded(`reading compensations of ${input.migrationId}`, () => pendingCompensations(db, input.migrationId));
+    },
+
+    async rollbackStart(input: RunIdentity) {
+      return guarded(`starting rollback of ${input.migrationId}`, () => rollbackStart(db, input));
+    },
+
+    async applySchemaStep(input: StepInput): Promise<Compensation> {
+      const log = logFor(input.migrationId, { step: input.step.index + 1, label: input.step.label });
+      log.info({ attempt: attempt() }, 'step started');
+      const started = Date.now();
+      // The workflow adds which migration and step failed; the activity reports what Postgres said.
+      const compensation = await guarded('', () =>
+        applySchemaStep(
+          {
+            db,
+            migrationId: input.migrationId,
+            runToken: input.runToken,
+            options: input.options,
+            label: `step ${input.step.index + 1} (${input.step.label})`,
+            onLockRetry: (n, error) => log.warn({ attempt: n, sqlstate: sqlstateOf(error) }, 'lock not available; retrying with backoff'),
+          },
+          input.step,
+        ),
+      );
+      log.info({ ms: Date.now() - started }, 'step applied');
+      return compensation;
+    },
+
+    async compensateStep(input: CompensateInput) {
+      const log = logFor(input.migrationId, { step: input.compensation.stepIndex + 1, label: input.compensation.label });
+      log.info({ action: input.compensation.action.kind, attempt: attempt() }, 'compensation started');
+      const outcome = await guarded(`undoing ${input.migrationId} step ${input.compensation.stepIndex + 1} (${input.compensation.label})`, () =>
+        compensateStep(
+          {
+            db,
+            migrationId: input.migrationId,
+            runToken: input.runToken,
+            options: input.options,
+            label: `undo of step ${input.compensation.stepIndex + 1} (${input.compensation.label})`,
+            onLockRetry: (n, error) => log.warn({ attempt: n, sqlstate: sqlstateOf(error) }, 'lock not available; retrying with backoff'),
+          },
+          input.compensation,
+          input.skip === true,
+        ),
+      );
+      log.info({ outcome }, 'compensation finished');
+      return outcome;
+    },
+
+    async runValidations(input: { plan: MigrationPlan }) {
+      const log = logFor(input.plan.id);
+      return guarded(`validating ${input.plan.id}`, () => runValidations(db, input.plan, registry, (m, f) => log.info(f ?? {}, m)));
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

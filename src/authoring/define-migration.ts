@@ -1,0 +1,48 @@
+// The authoring entry point. `defineMigration` only tags and returns the definition: compiling it
+// to a plan happens in the CLI (compile-plan.ts), so a migration file stays cheap to import and
+// side-effect free.
+import { type Kysely } from 'kysely';
+import { type StepBuilder, type StepSpec } from './step-builder';
+import { type ValidationBuilder, type ValidationSpec } from './validation-builder';
+
+export interface LoadControlOptions {
+  initialBatchSize: number;
+  minBatchSize: number;
+  maxBatchSize: number;
+  cpuThreshold: number;
+  memoryThreshold: number;
+  queryTimeThresholdMs: number;
+  adjustmentFactor: number;
+  sleepMs: number;
+  minSleepMs: number;
+  maxSleepMs: number;
+}
+
+export interface HandlerContext {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations see the database untyped
+  db: Kysely<any>;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** A validation handler: throw, return false, or return a message to fail. */
+export type CheckHandler = (ctx: HandlerContext) => unknown;
+
+export interface MigrationDefinition {
+  description?: string;
+  loadControl?: Partial<LoadControlOptions>;
+  steps: (m: StepBuilder) => StepSpec[];
+  validate?: (v: ValidationBuilder) => ValidationSpec[];
+  handlers?: Record<string, CheckHandler>;
+}
+
+const MARKER = Symbol.for('stockrx-migrate.migration');
+
+export type DefinedMigration = MigrationDefinition & { readonly [MARKER]: true };
+
+export function defineMigration(definition: MigrationDefinition): DefinedMigration {
+  return Object.freeze({ ...definition, [MARKER]: true as const });
+}
+
+export function isDefinedMigration(value: unknown): value is DefinedMigration {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[MARKER] === true;
+}

@@ -1,0 +1,92 @@
+// Names and shapes shared by workflows and the client: queries, signals, inputs and results.
+// Plain data only, so both sides (and the workflow sandbox) can import it.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { type Compensation } from '../core/compensation';
+import { type MigrationPlan } from '../core/plan';
+import { type RunOptions } from '../core/run-options';
+
+export type MigrationPhase =
+  | 'starting'
+  | 'running'
+  | 'validating'
+  | 'compensating'
+  | 'compensation_failed'
+  | 'applied'
+  | 'skipped'
+  | 'failed'
+  | 'cancelled'
+  | 'rolled_back';
+
+export interface MigrationProgress {
+  migrationId: string;
+  mode: 'up' | 'down';
+  status: MigrationPhase;
+  stepCount: number;
+  stepsDone: number;
+  /** The step (or compensation) running now. */
+  current: { stepIndex: number; label: string } | null;
+  compensationsLeft: number;
+  error: string | null;
+  startedAt: string;
+  updatedAt: string;
+}
+
+export interface MigrationInput {
+  dbKey: string;
+  plan: MigrationPlan;
+  options: RunOptions;
+}
+
+export interface RollbackInput {
+  dbKey: string;
+  migrationId: string;
+  options: RunOptions;
+}
+
+export interface MigrationOutcome {
+  migrationId: string;
+  outcome: 'applied' | 'skipped' | 'rolled_back';
+}
+
+export interface RunnerInput {
+  dbKey: string;
+  mode: 'up' | 'down';
+  /** For `up`: plans in order. */
+  plans: MigrationPlan[];
+  /** For `down`: migration ids in the order to roll back (newest first). */
+  migrationIds: string[];
+  options: RunOptions;
+}
+
+export interface RunnerProgress {
+  mode: 'up' | 'down';
+  total: number;
+  current: string | null;
+  /** Workflow ID of the child running now, for `watch` and `cancel`. */
+  currentWorkflowId: string | null;
+  finished: MigrationOutcome[];
+}
+
+/** Details attached to the runner's failure so the CLI can explain it. */
+export interface RunFailureDetails {
+  failedMigrationId: string;
+  cancelled: boolean;
+  finished: MigrationOutcome[];
+}
+
+export type CompensationDecision = { action: 'retry' } | { action: 'skip' };
+
+export const progressQuery = defineQuery<MigrationProgress>('progress');
+export const runnerProgressQuery = defineQuery<RunnerProgress>('runnerProgress');
+/** Sent by an operator after a compensation kept failing: try it again, or skip it. */
+export const resolveCompensationSignal = defineSignal<[CompensationDecision]>('resolveCompensation');
+
+export function runnerWorkflowId(dbKey: string): string {
+  return `stockrx-migrate/${dbKey}/runner`;
+}
+
+export function migrationWorkflowId(dbKey: string, migrationId: string, mode: 'up' | 'down'): string {
+  return mode === 'up' ? `stockrx-migrate/${dbKey}/${migrationId}` : `stockrx-migrate/${dbKey}/${migrationId}/down`;
+}
+
+export type { Compensation };
