@@ -4,7 +4,14 @@
 import { Context } from '@temporalio/activity';
 import { type Logger } from 'pino';
 import { type Compensation } from '../core/compensation';
+import { type DataStep } from '../core/data-plan';
 import { type MigrationPlan, type SchemaStep } from '../core/plan';
+import { type CheckpointState } from './data/checkpoint';
+import { finishDataStep } from './data/finish-data-step';
+import { type LoadSource } from './data/load-source';
+import { prepareDataStep } from './data/prepare-data-step';
+import { runDataSlice, type SliceInput, type SliceResult } from './data/run-data-slice';
+import { realLoadSource } from './load/real-load-source';
 import { type RunOptions } from '../core/run-options';
 import { type Db } from '../db/connect';
 import { sqlstateOf } from '../db/sqlstate';
@@ -19,6 +26,15 @@ export interface ActivityDeps {
   db: Db;
   logger: Logger;
   registry: MigrationRegistry;
+  /** Host and database load for the load controller; tests inject a fake. */
+  loadSource?: LoadSource;
+}
+
+export interface DataStepInput {
+  migrationId: string;
+  runToken: string;
+  step: DataStep;
+  options: RunOptions;
 }
 
 export interface StepInput {
@@ -53,8 +69,16 @@ function attempt(): number {
   }
 }
 
-export function createActivities({ db, logger, registry }: ActivityDeps) {
+export function createActivities({ db, logger, registry, loadSource = realLoadSource }: ActivityDeps) {
   const logFor = (migrationId: string, extra: Record<string, unknown> = {}) => logger.child({ migrationId, ...extra });
+  const fence = (input: DataStepInput, log: Logger) => ({
+    db,
+    migrationId: input.migrationId,
+    runToken: input.runToken,
+    options: input.options,
+    label: `step ${input.step.index + 1} (${input.step.label})`,
+    onLockRetry: (n: number, error: unknown) => log.warn({ attempt: n, sqlstate: sqlstateOf(error) }, 'lock not available; retrying with backoff'),
+  });
 
   return {
     async journalStart(input: { plan: MigrationPlan; run: Omit<RunIdentity, 'migrationId'> }) {
@@ -115,6 +139,25 @@ export function createActivities({ db, logger, registry }: ActivityDeps) {
       );
       log.info({ outcome }, 'compensation finished');
       return outcome;
+    },
+
+    async prepareDataStep(input: DataStepInput): Promise<CheckpointState> {
+      const log = logFor(input.migrationId, { step: input.step.index + 1, label: input.step.label });
+      const checkpoint = await guarded('', () => prepareDataStep(fence(input, log), input.step));
+      log.info({ rowsTotal: checkpoint.rowsTotal, rowsDone: checkpoint.rowsDone }, 'data step prepared');
+      return checkpoint;
+    },
+
+    async runDataSlice(input: Omit<SliceInput, 'file'> & { file: string }): Promise<SliceResult> {
+      const log = logFor(input.migrationId, { step: input.step.index + 1, label: input.step.label });
+      return guarded('', () => runDataSlice({ db, registry, loadSource, log: (m, f) => log.warn(f ?? {}, m) }, input));
+    },
+
+    async finishDataStep(input: DataStepInput): Promise<Compensation> {
+      const log = logFor(input.migrationId, { step: input.step.index + 1, label: input.step.label });
+      const compensation = await guarded('', () => finishDataStep(fence(input, log), input.step.index));
+      log.info('data step finished');
+      return compensation;
     },
 
     async runValidations(input: { plan: MigrationPlan }) {

@@ -1,6 +1,7 @@
 // Turns a loaded migration definition into its JSON plan, collecting every problem with the file
 // and step it belongs to. Checks here need no database; live checks are in client/check-plan.ts.
 import { planChecksum } from '../core/checksum';
+import { isDataStep } from '../core/data-plan';
 import { type MigrationPlan, type StepPlan, type ValidationPlan } from '../core/plan';
 import { PlanError, type PlanProblem } from '../core/plan-error';
 import { type DefinedMigration } from './define-migration';
@@ -12,6 +13,7 @@ export const MIGRATION_ID_PATTERN = /^\d{14}_[a-z0-9]+(?:_[a-z0-9]+)*$/;
 
 const STEP_KINDS = new Set<StepPlan['kind']>([
   'createTable', 'dropTable', 'addColumn', 'dropColumn', 'renameColumn', 'addIndex', 'dropIndex', 'addForeignKey', 'sql',
+  'updateRecords', 'deleteRecords', 'createRecords', 'eachBatch',
 ]);
 
 function message(error: unknown): string {
@@ -33,7 +35,7 @@ export function compilePlan(id: string, file: string, definition: DefinedMigrati
   try {
     specs = definition.steps(createStepBuilder());
   } catch (error) {
-    throw new PlanError([{ file, message: `steps() threw: ${message(error)}` }]);
+    throw new PlanError([{ file, message: `steps() threw: ${message(error)}`, fix: 'make steps() only build and return the steps, e.g. `(m) => [m.addIndex(...)]`' }]);
   }
   if (!Array.isArray(specs) || specs.length === 0) {
     throw new PlanError([{ file, message: 'steps() must return a non-empty array of steps built with `m.*`' }]);
@@ -75,10 +77,29 @@ export function compilePlan(id: string, file: string, definition: DefinedMigrati
     }
   }
 
-  if (problems.length > 0) throw new PlanError(problems);
-
   const description = typeof definition.description === 'string' ? definition.description : id;
-  const irreversible = steps.some((s) => s.kind === 'sql' && s.irreversible);
-  const content = { id, description, steps, validations };
-  return { id, description, file, steps, validations, irreversible, checksum: planChecksum(content) };
+  const irreversible = steps.some((s) => (s.kind === 'sql' && s.irreversible) || (isDataStep(s) && !s.backup));
+  for (const step of steps) {
+    if (step.kind === 'eachBatch' && typeof definition.handlers?.[step.handler] !== 'function') {
+      problems.push({ file, step: { number: step.index + 1, label: step.label }, message: `no function \`${step.handler}\` in the migration's \`handlers\`` });
+    }
+  }
+  const loadControl = numericRecord(definition.loadControl, problems, file);
+  if (problems.length > 0) throw new PlanError(problems);
+  const content = { id, description, steps, validations, loadControl };
+  return { id, description, file, steps, validations, irreversible, loadControl, checksum: planChecksum(content) };
+}
+
+function numericRecord(value: unknown, problems: PlanProblem[], file: string): Record<string, number> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push({ file, message: '`loadControl` must be an object like { initialBatchSize: 500 }' });
+    return {};
+  }
+  const result: Record<string, number> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) problems.push({ file, message: `loadControl.${key} must be a number` });
+    else result[key] = v;
+  }
+  return result;
 }

@@ -16,6 +16,7 @@ import {
   type QualifiedName,
 } from '../core/identifiers';
 import { type ForeignKeyAction, type StepPlan } from '../core/plan';
+import { createDataStepBuilder } from './data-step-builder';
 import { schemaCompiler } from './schema-compiler';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -75,7 +76,7 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export function createStepBuilder() {
+function createSchemaStepBuilder() {
   return {
     createTable(table: string, build: (t: AnyCreateTableBuilder) => AnyCreateTableBuilder): StepSpec {
       const { name, problem } = safeTable(table);
@@ -234,6 +235,11 @@ export function createStepBuilder() {
       };
     },
   };
+}
+
+/** The `m` argument of `steps: (m) => [...]`: schema steps and data steps. */
+export function createStepBuilder() {
+  return { ...createSchemaStepBuilder(), ...createDataStepBuilder() };
 }
 
 export type StepBuilder = ReturnType<typeof createStepBuilder>;

@@ -36,7 +36,12 @@ export type CompensationAction =
   | { kind: 'createIndex'; index: QualifiedName; definition: string; concurrently: boolean }
   | { kind: 'dropConstraint'; table: QualifiedName; name: string }
   | { kind: 'sql'; sql: string; transaction: boolean }
-  | { kind: 'irreversible'; reason: string };
+  | { kind: 'irreversible'; reason: string }
+  // Data steps: undone in batches from their backup table, which shrinks as rows are put back, so
+  // a restore interrupted by a crash resumes where it stopped.
+  | { kind: 'restoreUpdatedRows'; table: QualifiedName; backup: QualifiedName; key: string[]; columns: string[]; stepIndex: number }
+  | { kind: 'restoreDeletedRows'; table: QualifiedName; backup: QualifiedName; key: string[]; columns: string[]; stepIndex: number }
+  | { kind: 'deleteCreatedRows'; table: QualifiedName; backup: QualifiedName; key: string[]; stepIndex: number };
 
 export interface Compensation {
   stepIndex: number;

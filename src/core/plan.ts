@@ -3,6 +3,7 @@
 // as input. The workflow history therefore shows exactly what was executed, and the checksum of the
 // plan is what we compare to detect an edited, already-applied migration.
 
+import { type DataStep } from './data-plan';
 import { type QualifiedName } from './identifiers';
 
 export type MigrationStatus =
@@ -115,7 +116,7 @@ export type SchemaStep =
   | AddForeignKeyStep
   | SqlStep;
 
-export type StepPlan = SchemaStep;
+export type StepPlan = SchemaStep | DataStep;
 export type StepKind = StepPlan['kind'];
 
 export type ValidationPlan =
@@ -136,4 +137,6 @@ export interface MigrationPlan {
   checksum: string;
   /** True when some step cannot be undone; `down` past it is refused up front. */
   irreversible: boolean;
+  /** The author's load-control overrides (resolved against the seed defaults when a step runs). */
+  loadControl: Record<string, number>;
 }

@@ -40,6 +40,31 @@ const JOURNAL_DDL = [
      applied_at timestamptz NOT NULL DEFAULT now(),
      PRIMARY KEY (migration_id, step_index)
    )`,
+  // Progress of a data step, advanced in the same transaction as each batch (compare-and-set on
+  // the cursor, fenced by the run token). Keyed by partition so a step can later be split.
+  `CREATE TABLE IF NOT EXISTS ${JOURNAL_SCHEMA}.checkpoints (
+     migration_id text NOT NULL REFERENCES ${JOURNAL_SCHEMA}.migrations(id) ON DELETE CASCADE,
+     step_index integer NOT NULL,
+     partition integer NOT NULL DEFAULT 0,
+     cursor jsonb,
+     upper_bound jsonb,
+     rows_total bigint NOT NULL DEFAULT 0,
+     rows_done bigint NOT NULL DEFAULT 0,
+     rows_scanned bigint NOT NULL DEFAULT 0,
+     batches bigint NOT NULL DEFAULT 0,
+     row_errors bigint NOT NULL DEFAULT 0,
+     done boolean NOT NULL DEFAULT false,
+     updated_at timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY (migration_id, step_index, partition)
+   )`,
+  // Rows an eachBatch handler failed on: recorded and skipped (the seed's "log the error, go on").
+  `CREATE TABLE IF NOT EXISTS ${JOURNAL_SCHEMA}.row_errors (
+     migration_id text NOT NULL,
+     step_index integer NOT NULL,
+     row_key jsonb NOT NULL,
+     error text NOT NULL,
+     at timestamptz NOT NULL DEFAULT now()
+   )`,
 ];
 
 const ensured = new WeakSet<Db>();

@@ -1,6 +1,8 @@
 // Names and shapes shared by workflows and the client: queries, signals, inputs and results.
 // Plain data only, so both sides (and the workflow sandbox) can import it.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { type LoadControlConfig } from '../core/load-control-config';
+import { type ControllerState, type LoadSample } from '../core/load-controller';
 import { type Compensation } from '../core/compensation';
 import { type MigrationPlan } from '../core/plan';
 import { type RunOptions } from '../core/run-options';
@@ -9,6 +11,8 @@ export type MigrationPhase =
   | 'starting'
   | 'running'
   | 'validating'
+  | 'paused'
+  | 'throttled'
   | 'compensating'
   | 'compensation_failed'
   | 'applied'
@@ -29,12 +33,50 @@ export interface MigrationProgress {
   error: string | null;
   startedAt: string;
   updatedAt: string;
+  /** Data step in progress (null for schema steps). */
+  data: DataProgress | null;
+  /** Runs of this workflow so far (continue-as-new keeps history bounded). */
+  runs: number;
+}
+
+export interface DataProgress {
+  stepIndex: number;
+  rowsDone: number;
+  rowsTotal: number;
+  batches: number;
+  rowErrors: number;
+  batchSize: number;
+  sleepMs: number;
+  /** Smoothed recent rows per second. */
+  rowsPerSecond: number;
+  /** Seconds left at the smoothed rate; null when unknown. */
+  etaSeconds: number | null;
+  paused: boolean;
+  throttled: boolean;
+  reasons: string[];
+  lastSample: LoadSample | null;
+  loadControl: LoadControlConfig;
+}
+
+/** State carried across continue-as-new. */
+export interface MigrationResume {
+  runToken: string;
+  nextStep: number;
+  stepsDone: number;
+  startedAt: string;
+  runs: number;
+  paused: boolean;
+  loadControl: LoadControlConfig | null;
+  controller: ControllerState | null;
+  rowsPerSecond: number;
 }
 
 export interface MigrationInput {
   dbKey: string;
   plan: MigrationPlan;
   options: RunOptions;
+  /** Present when this run continues an earlier one (continue-as-new). */
+  resume?: MigrationResume;
 }
 
 export interface RollbackInput {
@@ -78,6 +120,11 @@ export type CompensationDecision = { action: 'retry' } | { action: 'skip' };
 
 export const progressQuery = defineQuery<MigrationProgress>('progress');
 export const runnerProgressQuery = defineQuery<RunnerProgress>('runnerProgress');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Live load-control change (`stockrx-migrate set ID key=value…`); validated before it is accepted. */
+export const setLoadControlUpdate = defineUpdate<LoadControlConfig, [Partial<LoadControlConfig>]>('setLoadControl');
+
 /** Sent by an operator after a compensation kept failing: try it again, or skip it. */
 export const resolveCompensationSignal = defineSignal<[CompensationDecision]>('resolveCompensation');
 

@@ -1,52 +1,140 @@
 // One migration as a saga: journal start → steps in order → validations → journal applied. On a
 // failure or a cancel, everything applied so far is compensated last-first inside a
 // non-cancellable scope, and the journal records the failure; the database ends as it was.
-import { ApplicationFailure, CancellationScope, isCancellation, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+// Long data steps continue-as-new between slices, carrying the run token, the step index and the
+// load controller's state, so history stays bounded while fencing and progress carry over.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ContinueAsNew,
+  continueAsNew,
+  isCancellation,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { isDataStep } from '../core/data-plan';
+import { resolveLoadControl, validateLoadControl } from '../core/load-control-config';
+import { applyConfigChange, initialControllerState } from '../core/load-controller';
 import { journalActivities, stepActivities } from './activity-proxies';
-import { type MigrationInput, type MigrationOutcome, type MigrationProgress, progressQuery } from './definitions';
+import { runDataStep, type DataStepContext } from './data-step';
+import {
+  type MigrationInput,
+  type MigrationOutcome,
+  type MigrationProgress,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setLoadControlUpdate,
+} from './definitions';
 import { failureMessage } from './failure-message';
 import { compensateAll, type SagaContext } from './saga';
 
 export async function migration(input: MigrationInput): Promise<MigrationOutcome> {
-  const { plan, options } = input;
+  const { plan, options, resume } = input;
   const info = workflowInfo();
-  const runToken = uuid4();
+  const runToken = resume?.runToken ?? uuid4();
   const now = () => new Date().toISOString();
   const progress: MigrationProgress = {
     migrationId: plan.id,
     mode: 'up',
     status: 'starting',
     stepCount: plan.steps.length,
-    stepsDone: 0,
+    stepsDone: resume?.stepsDone ?? 0,
     current: null,
     compensationsLeft: 0,
     error: null,
-    startedAt: now(),
+    startedAt: resume?.startedAt ?? now(),
     updatedAt: now(),
+    data: null,
+    runs: (resume?.runs ?? 0) + 1,
+  };
+  const loadControl = resume?.loadControl ?? resolveLoadControl(plan.loadControl);
+  const control: DataStepContext['control'] = {
+    paused: resume?.paused ?? false,
+    loadControl,
+    controller: resume?.controller ?? initialControllerState(loadControl),
+    rowsPerSecond: resume?.rowsPerSecond ?? 0,
   };
   setHandler(progressQuery, () => progress);
+  setHandler(pauseSignal, () => void (control.paused = true));
+  setHandler(resumeSignal, () => void (control.paused = false));
+  setHandler(
+    setLoadControlUpdate,
+    (change) => {
+      const next = resolveLoadControl({ ...control.loadControl, ...change });
+      control.controller = applyConfigChange(control.controller, control.loadControl, next);
+      control.loadControl = next;
+      return next;
+    },
+    {
+      validator: (change) => {
+        const problems = validateLoadControl({ ...control.loadControl, ...change });
+        if (problems.length > 0) throw new Error(problems.join('; '));
+      },
+    },
+  );
   const saga: SagaContext = { migrationId: plan.id, runToken, options, progress, touch: () => (progress.updatedAt = now()) };
   const journal = journalActivities(options);
   const steps = stepActivities(options);
 
-  const start = await journal.journalStart({ plan, run: { runToken, workflowId: info.workflowId, runId: info.runId } });
-  if (start.outcome === 'alreadyApplied') {
-    progress.status = 'skipped';
-    return { migrationId: plan.id, outcome: 'skipped' };
+  let firstStep = 0;
+  if (resume) {
+    firstStep = resume.nextStep;
+  } else {
+    const start = await journal.journalStart({ plan, run: { runToken, workflowId: info.workflowId, runId: info.runId } });
+    if (start.outcome === 'alreadyApplied') {
+      progress.status = 'skipped';
+      return { migrationId: plan.id, outcome: 'skipped' };
+    }
+    if (start.stale.length > 0) await compensateAll(saga, start.stale);
+    // Steps are applied in order, so the completed ones are a prefix.
+    const done = new Set(start.completed.map((c) => c.stepIndex));
+    while (done.has(firstStep)) firstStep += 1;
+    progress.stepsDone = firstStep;
   }
 
   let failedStep: string | null = null;
   try {
-    progress.status = 'running';
-    if (start.stale.length > 0) await compensateAll(saga, start.stale);
-    const done = new Set(start.completed.map((c) => c.stepIndex));
-    progress.stepsDone = done.size;
-    for (const step of plan.steps) {
-      if (done.has(step.index)) continue;
+    progress.status = control.paused ? 'paused' : 'running';
+    for (const step of plan.steps.slice(firstStep)) {
       progress.current = { stepIndex: step.index, label: step.label };
       failedStep = `step ${step.index + 1} (${step.label})`;
       saga.touch();
-      await steps.applySchemaStep({ migrationId: plan.id, runToken, step, options });
+      if (isDataStep(step)) {
+        const outcome = await runDataStep(
+          {
+            migrationId: plan.id,
+            runToken,
+            file: plan.file,
+            options,
+            progress,
+            control,
+            touch: saga.touch,
+            shouldContinueAsNew: () => workflowInfo().continueAsNewSuggested,
+          },
+          step,
+        );
+        if (outcome === 'continue-as-new') {
+          await continueAsNew<typeof migration>({
+            ...input,
+            resume: {
+              runToken,
+              nextStep: step.index,
+              stepsDone: progress.stepsDone,
+              startedAt: progress.startedAt,
+              runs: progress.runs,
+              paused: control.paused,
+              loadControl: control.loadControl,
+              controller: control.controller,
+              rowsPerSecond: control.rowsPerSecond,
+            },
+          });
+        }
+        progress.data = null;
+      } else {
+        await steps.applySchemaStep({ migrationId: plan.id, runToken, step, options });
+      }
       progress.stepsDone += 1;
     }
     failedStep = 'validation';
@@ -59,6 +147,8 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
     saga.touch();
     return { migrationId: plan.id, outcome: 'applied' };
   } catch (error) {
+    // continueAsNew ends this run by throwing; it is not a failure.
+    if (error instanceof ContinueAsNew) throw error;
     const cancelled = isCancellation(error);
     const message = cancelled ? `cancelled during ${failedStep ?? 'start'}` : `${failedStep ?? 'start'} failed: ${failureMessage(error)}`;
     progress.status = 'compensating';

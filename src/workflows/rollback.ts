@@ -21,6 +21,8 @@ export async function rollback(input: RollbackInput): Promise<MigrationOutcome> 
     error: null,
     startedAt: now(),
     updatedAt: now(),
+    data: null,
+    runs: 1,
   };
   setHandler(progressQuery, () => progress);
   const journal = journalActivities(input.options);

@@ -2,6 +2,7 @@
 // the record is gone the compensation has happened.
 import { type Compensation } from '../../core/compensation';
 import { deleteStepRecord, readStepRecord } from '../../db/journal';
+import { isRestoreAction, restoreRows } from '../data/restore-rows';
 import { undoFor } from './step-executions';
 import { type FenceContext, inFencedTransaction, outsideTransaction } from './run-step';
 
@@ -11,6 +12,13 @@ export async function compensateStep(ctx: FenceContext, compensation: Compensati
     return 'skipped';
   }
   const undo = undoFor(compensation.action);
+  if (undo.mode === 'batched' && isRestoreAction(compensation.action)) {
+    const present = await inFencedTransaction(ctx, async (trx) => (await readStepRecord(trx, ctx.migrationId, compensation.stepIndex)) !== null);
+    if (!present) return 'already-compensated';
+    await restoreRows(ctx, compensation.action);
+    await inFencedTransaction(ctx, (trx) => deleteStepRecord(trx, ctx.migrationId, compensation.stepIndex));
+    return 'compensated';
+  }
   if (undo.mode === 'transaction') {
     return inFencedTransaction(ctx, async (trx) => {
       if (!(await readStepRecord(trx, ctx.migrationId, compensation.stepIndex))) return 'already-compensated';
@@ -19,6 +27,7 @@ export async function compensateStep(ctx: FenceContext, compensation: Compensati
       return 'compensated';
     });
   }
+  if (undo.mode !== 'outside') throw new Error(`no undo for ${compensation.action.kind}`);
   const present = await inFencedTransaction(ctx, async (trx) => (await readStepRecord(trx, ctx.migrationId, compensation.stepIndex)) !== null);
   if (!present) return 'already-compensated';
   await outsideTransaction(ctx, undo.useLockTimeout, undo.execute);

@@ -45,6 +45,7 @@ export async function buildIndexConcurrently(conn: Db, index: { schema: string; 
 }
 
 export function executionFor(step: SchemaStep, migrationId: string): StepExecution {
+  // Exhaustive over schema steps; data steps run through activities/data.
   switch (step.kind) {
     case 'createTable':
       return {
@@ -203,7 +204,9 @@ export function executionFor(step: SchemaStep, migrationId: string): StepExecuti
 /** The undo of one compensation action, in the same two modes. */
 export type UndoExecution =
   | { mode: 'transaction'; apply(trx: Db): Promise<void> }
-  | { mode: 'outside'; execute(conn: Db): Promise<void>; useLockTimeout: boolean };
+  | { mode: 'outside'; execute(conn: Db): Promise<void>; useLockTimeout: boolean }
+  /** Data steps: restored batch by batch from their backup table (data/restore-rows.ts). */
+  | { mode: 'batched' };
 
 export function undoFor(action: CompensationAction): UndoExecution {
   switch (action.kind) {
@@ -277,6 +280,11 @@ export function undoFor(action: CompensationAction): UndoExecution {
       return action.transaction
         ? { mode: 'transaction', apply: (trx) => exec(trx, action.sql) }
         : { mode: 'outside', useLockTimeout: true, execute: (conn) => exec(conn, action.sql) };
+
+    case 'restoreUpdatedRows':
+    case 'restoreDeletedRows':
+    case 'deleteCreatedRows':
+      return { mode: 'batched' };
 
     case 'irreversible':
       return {

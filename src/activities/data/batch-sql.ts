@@ -1,0 +1,171 @@
+// One statement per batch. Each is a data-modifying CTE that, in one round trip and one
+// transaction: reads the next key range, locks the target rows, copies their old values into the
+// step's backup (first copy wins), applies the change, and advances the checkpoint by
+// compare-and-set on the cursor, fenced by the run token. If the checkpoint did not advance (a
+// superseded run, or a batch already applied) the caller rolls the whole transaction back.
+// An empty range (rows deleted meanwhile) moves the cursor to the step's upper bound: done.
+import { type UpdateRecordsStep, type DeleteRecordsStep, type WhereClause } from '../../core/data-plan';
+import { quoteIdent, quoteQualified, type QualifiedName } from '../../core/identifiers';
+import { type ColumnShape, type TableShape } from './table-shape';
+
+export class Params {
+  readonly values: unknown[] = [];
+  constructor(initial: unknown[] = []) {
+    this.values.push(...initial);
+  }
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+export interface CheckpointRef {
+  migrationId: string;
+  stepIndex: number;
+  partition: number;
+  runToken: string;
+  /** Cursor (JSON array of key values as text) the batch starts after; null at the start. */
+  previous: string[] | null;
+  upper: string[];
+}
+
+export const tuple = (parts: string[]) => (parts.length === 1 ? parts[0]! : `(${parts.join(', ')})`);
+export const keyColumns = (key: ColumnShape[], alias?: string) => key.map((k) => (alias ? `${alias}.${quoteIdent(k.name)}` : quoteIdent(k.name)));
+/** A key value tuple as typed parameters: `($3::integer, $4::text)`. */
+export const keyLiteral = (key: ColumnShape[], values: string[], params: Params) => tuple(key.map((k, i) => `${params.add(values[i])}::${k.type}`));
+/** JSON array of the key as text, so bigint and numeric keys keep every digit. */
+export const keyJson = (key: ColumnShape[], alias?: string) => `json_build_array(${keyColumns(key, alias).map((c) => `${c}::text`).join(', ')})::jsonb`;
+
+/** `k > cursor AND k <= upper` for the table alias. */
+function rangePredicate(key: ColumnShape[], alias: string, ref: CheckpointRef, params: Params, upperExpression?: string): string {
+  const keyTuple = tuple(keyColumns(key, alias));
+  const lower = ref.previous ? `${keyTuple} > ${keyLiteral(key, ref.previous, params)} AND ` : '';
+  return `${lower}${keyTuple} <= ${upperExpression ?? keyLiteral(key, ref.upper, params)}`;
+}
+
+/** The range CTEs shared by every keyed batch: `bound` (next n keys) and `last` (its last key). */
+function rangeCtes(table: QualifiedName, key: ColumnShape[], ref: CheckpointRef, limit: number, params: Params): string {
+  const cols = keyColumns(key, 'r');
+  return (
+    `bound AS (SELECT ${cols.join(', ')} FROM ${quoteQualified(table)} r WHERE ${rangePredicate(key, 'r', ref, params)} ORDER BY ${cols.join(', ')} LIMIT ${params.add(limit)}),\n` +
+    `last AS (SELECT ${keyColumns(key).join(', ')} FROM bound ORDER BY ${keyColumns(key).map((c) => `${c} DESC`).join(', ')} LIMIT 1)`
+  );
+}
+
+function advanceCte(ref: CheckpointRef, params: Params, changedCount: string): string {
+  return (
+    `advanced AS (UPDATE stockrx_migrate.checkpoints c SET cursor = COALESCE((SELECT k FROM last_key), c.upper_bound), rows_done = c.rows_done + ${changedCount},\n` +
+    `    rows_scanned = c.rows_scanned + (SELECT count(*) FROM bound), batches = c.batches + 1, updated_at = now()\n` +
+    `  FROM stockrx_migrate.migrations m\n` +
+    `  WHERE c.migration_id = ${params.add(ref.migrationId)} AND c.step_index = ${params.add(ref.stepIndex)} AND c.partition = ${params.add(ref.partition)}\n` +
+    `    AND c.cursor IS NOT DISTINCT FROM ${params.add(ref.previous === null ? null : JSON.stringify(ref.previous))}::jsonb\n` +
+    `    AND m.id = c.migration_id AND m.run_token = ${params.add(ref.runToken)}\n` +
+    `  RETURNING 1)`
+  );
+}
+
+function whereSql(where: WhereClause | null): string {
+  return where ? `(${where.sql})` : 'true';
+}
+
+export interface BatchStatement {
+  text: string;
+  parameters: unknown[];
+}
+
+/** Result columns of every batch statement. */
+export interface BatchRow {
+  last_key: string[] | null;
+  scanned: number;
+  changed: number;
+  fenced: number;
+}
+
+export function updateBatchSql(step: UpdateRecordsStep, shape: TableShape, backup: QualifiedName | null, ref: CheckpointRef, limit: number): BatchStatement {
+  // The author's WHERE parameters come first, so their `$1…` need no renumbering.
+  const params = new Params(step.where?.parameters ?? []);
+  const key = shape.key;
+  const table = quoteQualified(step.table);
+  const setColumns = step.set.map((s) => s.column);
+  // Target columns are aliased (__k0, __v0…) so that `m.raw('price * 1.1')` in SET is never
+  // ambiguous between the table and the CTE.
+  const targetKeys = key.map((k, i) => `t.${quoteIdent(k.name)} AS __k${i}`);
+  const targetValues = setColumns.map((c, i) => `t.${quoteIdent(c)} AS __v${i}`);
+  const matchTarget = key.map((k, i) => `t.${quoteIdent(k.name)} = target.__k${i}`).join(' AND ');
+  const assignments = step.set
+    .map((s) => `${quoteIdent(s.column)} = ${'raw' in s ? `(${s.raw})` : params.add(s.value)}`)
+    .join(', ');
+  const ctes = [
+    rangeCtes(step.table, key, ref, limit, params),
+    `last_key AS (SELECT ${keyJson(key, 'last')} AS k FROM last)`,
+    // FOR UPDATE: in READ COMMITTED the locked row is the latest version, so the backup holds the
+    // values we actually overwrite, even when the application updated the row a moment ago.
+    `target AS (SELECT ${[...targetKeys, ...targetValues].join(', ')} FROM ${table} t WHERE ${rangePredicate(key, 't', ref, params, `(SELECT ${tuple(keyColumns(key))} FROM last)`)} AND ${whereSql(step.where)} FOR UPDATE OF t)`,
+  ];
+  if (backup) {
+    const backupColumns = [...key.map((k) => k.name), ...setColumns].map(quoteIdent).join(', ');
+    const fromTarget = [...key.map((_, i) => `__k${i}`), ...setColumns.map((_, i) => `__v${i}`)].join(', ');
+    ctes.push(`saved AS (INSERT INTO ${quoteQualified(backup)} (${backupColumns}) SELECT ${fromTarget} FROM target ON CONFLICT DO NOTHING)`);
+  }
+  ctes.push(`changed AS (UPDATE ${table} t SET ${assignments} FROM target WHERE ${matchTarget} RETURNING 1)`);
+  ctes.push(advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
+  return {
+    text: `WITH ${ctes.join(',\n')}\nSELECT (SELECT k FROM last_key) AS last_key, (SELECT count(*) FROM bound)::int AS scanned, (SELECT count(*) FROM changed)::int AS changed, (SELECT count(*) FROM advanced)::int AS fenced`,
+    parameters: params.values,
+  };
+}
+
+export function deleteBatchSql(step: DeleteRecordsStep, shape: TableShape, backup: QualifiedName | null, ref: CheckpointRef, limit: number, columns: ColumnShape[]): BatchStatement {
+  const params = new Params(step.where?.parameters ?? []);
+  const key = shape.key;
+  const table = quoteQualified(step.table);
+  const matchTarget = key.map((k) => `t.${quoteIdent(k.name)} = target.${quoteIdent(k.name)}`).join(' AND ');
+  const ctes = [
+    rangeCtes(step.table, key, ref, limit, params),
+    `last_key AS (SELECT ${keyJson(key, 'last')} AS k FROM last)`,
+    `target AS (SELECT t.* FROM ${table} t WHERE ${rangePredicate(key, 't', ref, params, `(SELECT ${tuple(keyColumns(key))} FROM last)`)} AND ${whereSql(step.where)} FOR UPDATE OF t)`,
+  ];
+  if (backup) {
+    const list = columns.map((c) => quoteIdent(c.name)).join(', ');
+    ctes.push(`saved AS (INSERT INTO ${quoteQualified(backup)} (${list}) SELECT ${list} FROM target ON CONFLICT DO NOTHING)`);
+  }
+  ctes.push(`changed AS (DELETE FROM ${table} t USING target WHERE ${matchTarget} RETURNING 1)`);
+  ctes.push(advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
+  return {
+    text: `WITH ${ctes.join(',\n')}\nSELECT (SELECT k FROM last_key) AS last_key, (SELECT count(*) FROM bound)::int AS scanned, (SELECT count(*) FROM changed)::int AS changed, (SELECT count(*) FROM advanced)::int AS fenced`,
+    parameters: params.values,
+  };
+}
+
+export function createBatchSql(
+  table: QualifiedName,
+  shape: TableShape,
+  columns: ColumnShape[],
+  rows: Record<string, unknown>[],
+  backup: QualifiedName | null,
+  ref: { migrationId: string; stepIndex: number; partition: number; runToken: string; previous: number | null; next: number },
+): BatchStatement {
+  const params = new Params();
+  const list = columns.map((c) => quoteIdent(c.name)).join(', ');
+  const recordType = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+  const overriding = columns.some((c) => c.identityAlways) ? ' OVERRIDING SYSTEM VALUE' : '';
+  const keys = keyColumns(shape.key).join(', ');
+  const ctes = [
+    `input AS (SELECT * FROM jsonb_to_recordset(${params.add(JSON.stringify(rows))}::jsonb) AS x(${recordType}))`,
+    `ins AS (INSERT INTO ${quoteQualified(table)} (${list})${overriding} SELECT ${list} FROM input RETURNING ${keys})`,
+  ];
+  if (backup) ctes.push(`saved AS (INSERT INTO ${quoteQualified(backup)} (${keys}) SELECT ${keys} FROM ins ON CONFLICT DO NOTHING)`);
+  ctes.push(
+    `advanced AS (UPDATE stockrx_migrate.checkpoints c SET cursor = ${params.add(JSON.stringify(ref.next))}::jsonb, rows_done = c.rows_done + (SELECT count(*) FROM ins),\n` +
+      `    rows_scanned = c.rows_scanned + ${params.add(rows.length)}, batches = c.batches + 1, updated_at = now()\n` +
+      `  FROM stockrx_migrate.migrations m\n` +
+      `  WHERE c.migration_id = ${params.add(ref.migrationId)} AND c.step_index = ${params.add(ref.stepIndex)} AND c.partition = ${params.add(ref.partition)}\n` +
+      `    AND c.cursor IS NOT DISTINCT FROM ${params.add(ref.previous === null ? null : JSON.stringify(ref.previous))}::jsonb\n` +
+      `    AND m.id = c.migration_id AND m.run_token = ${params.add(ref.runToken)}\n` +
+      `  RETURNING 1)`,
+  );
+  return {
+    text: `WITH ${ctes.join(',\n')}\nSELECT NULL::jsonb AS last_key, ${params.add(rows.length)}::int AS scanned, (SELECT count(*) FROM ins)::int AS changed, (SELECT count(*) FROM advanced)::int AS fenced`,
+    parameters: params.values,
+  };
+}
