@@ -11,6 +11,7 @@ import { downCommand } from './commands/down';
 import { newCommand } from './commands/new';
 import { planCommand } from './commands/plan';
 import { statusCommand } from './commands/status';
+import { pauseCommand, resumeCommand, setCommand } from './commands/steer';
 import { upCommand } from './commands/up';
 import { devCommand, workerCommand } from './commands/worker';
 import { CliExit, EXIT, type ExitCode } from './exit-codes';
@@ -85,6 +86,13 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       }),
     );
 
+  program.command('pause <id>').description('pause a running data migration after its current slice').action(run((config, out, [id]) => pauseCommand(config, String(id), out)));
+  program.command('resume <id>').description('resume a paused data migration from its checkpoint').action(run((config, out, [id]) => resumeCommand(config, String(id), out)));
+  program
+    .command('set <id> <assignments...>')
+    .description('change load control of a running migration, e.g. `set ID batchSize=500 sleepMs=50` (validated)')
+    .action(run((config, out, [id, assignments]) => setCommand(config, String(id), (assignments as string[]) ?? [], out)));
+
   program.command('locks').description('databases locked by a running runner').action(run((config, out) => locksCommand(config, out)));
 
   program
@@ -99,7 +107,8 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .command('demo')
     .description('embedded Temporal + embedded Postgres: seed StockRx data, apply, roll back a failure, show status')
     .option('--rows <n>', 'inventories rows to seed', '100000')
-    .action(run((config, out, _a, o) => demoCommand(config, { rows: Number(o.rows) }, out)));
+    .option('--no-keep', 'exit at the end even on a terminal (default: keep the Web UI up until Ctrl-C when stdout is a TTY)')
+    .action(run((config, out, _a, o) => demoCommand(config, { rows: Number(o.rows), keep: o.keep !== false }, out)));
 
   return program;
 }
