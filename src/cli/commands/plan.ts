@@ -15,6 +15,12 @@ function stepSql(step: StepPlan): string | null {
       return step.sql;
     case 'sql':
       return `${step.up}${step.down ? `\n        down: ${step.down}` : '\n        (irreversible)'}`;
+    case 'updateRecords':
+    case 'deleteRecords':
+    case 'eachBatch':
+      return `${step.where ? `where ${step.where.sql}${step.where.parameters.length ? `  params ${JSON.stringify(step.where.parameters)}` : ''}` : 'every row'}; ${step.backup ? 'backup kept for undo' : 'NO BACKUP (irreversible)'}`;
+    case 'createRecords':
+      return `${step.rowCount} rows (${step.columns.join(', ')}) in batches of ${step.batchSize}; ${step.backup ? 'created keys kept for undo' : 'NO BACKUP (irreversible)'}`;
     default:
       return null;
   }

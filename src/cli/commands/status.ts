@@ -42,7 +42,7 @@ export async function statusCommand(config: ResolvedConfig, out: Output): Promis
         id,
         status: row?.status ?? 'pending',
         description: plan?.description ?? row?.description ?? null,
-        appliedAt: row?.applied_at?.toISOString() ?? null,
+        appliedAt: row?.status === 'applied' ? (row.applied_at?.toISOString() ?? null) : null,
         finishedAt: row?.finished_at?.toISOString() ?? null,
         lastError: row?.last_error ?? null,
         workflowId: row?.workflow_id ?? null,

@@ -1,0 +1,293 @@
+// The load controller's settings: the seed's ten (defaults.ts) plus the ones the seed lacked — a
+// target batch time, database-side load, the foreground latency budget and critical thresholds.
+// One resolved object travels in the workflow input, so every worker runs a step with the same
+// numbers and the history shows them. Validation runs at plan time and in the workflow's
+// `setLoadControl` update validator, so each message names the setting and what to change.
+import { LOAD_CONTROL_DEFAULTS } from './defaults';
+
+export interface LoadControlConfig {
+  /** Rows in the first batch; also where a live `set batchSize=…` jumps to. */
+  initialBatchSize: number;
+  minBatchSize: number;
+  maxBatchSize: number;
+  /** Host CPU % above which batches shrink and pauses grow (advisory while a canary is measured). */
+  cpuThreshold: number;
+  /** Host memory % above which batches shrink and pauses grow. */
+  memoryThreshold: number;
+  /** A batch slower than this shrinks the batch and adds 500 ms of pause (seed rule). */
+  queryTimeThresholdMs: number;
+  /** Fraction by which one decision grows or shrinks the batch (seed: 0.2). */
+  adjustmentFactor: number;
+  /** Pause between batches at the start; also where a live `set sleepMs=…` jumps to. */
+  sleepMs: number;
+  minSleepMs: number;
+  maxSleepMs: number;
+
+  /** The batch time the controller steers toward: long enough to amortise a commit, short enough
+   *  that row locks and the transaction's snapshot are held only briefly. */
+  targetBatchMs: number;
+  /** Foreground latency budget: the canary's recent p99 may reach this multiple of its baseline. */
+  latencyBudget: number;
+  /** Canary samples in the sliding window whose p99 is compared with the budget. */
+  canaryWindow: number;
+  /** Active client backends (server-wide) above which batches shrink: beyond ~2-3 per core,
+   *  queries queue for CPU. 20 suits the 4-8 core servers this usually runs against. */
+  activeBackendsThreshold: number;
+  /** Sessions waiting on a heavyweight lock above which batches shrink. Not 0: a busy OLTP
+   *  workload has a waiter or two of its own at any instant, and that is not ours to fix. */
+  lockWaitersThreshold: number;
+  /** Replica replay lag above which batches shrink (apps reading replicas see stale data). */
+  replicaLagThresholdMs: number;
+
+  // Critical thresholds pause the migration (action 'pause', with an alert) until every signal is
+  // back under its normal threshold above: the gap between the two is the hysteresis.
+  /** A host this busy is about to stop answering heartbeats; advisory while a canary is measured. */
+  cpuCritical: number;
+  /** Memory is a cliff (swap, OOM killer), not a slope, and latency does not warn before it. */
+  memoryCritical: number;
+  /** Canary p99 over this multiple of the baseline: the foreground is clearly hurting.
+   *  Defaults to 3 × latencyBudget. */
+  canaryCritical: number;
+  /** The database is saturated: adding our batches only deepens the queue. */
+  activeBackendsCritical: number;
+  /** A lock queue is forming: the classic prelude to an outage; stay out until it drains. */
+  lockWaitersCritical: number;
+  /** Replicas this far behind risk failover data loss and wrong reads; the WAL we write is the lag. */
+  replicaLagCriticalMs: number;
+}
+
+export type LoadControlKey = keyof LoadControlConfig;
+
+/** How many times the budget the canary may reach before the migration pauses. */
+export const CANARY_CRITICAL_PER_BUDGET = 3;
+
+export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
+  ...LOAD_CONTROL_DEFAULTS,
+  targetBatchMs: 500,
+  latencyBudget: 1.5,
+  canaryWindow: 20,
+  activeBackendsThreshold: 20,
+  lockWaitersThreshold: 2,
+  replicaLagThresholdMs: 5000,
+  cpuCritical: 95,
+  memoryCritical: 95,
+  canaryCritical: CANARY_CRITICAL_PER_BUDGET * 1.5,
+  activeBackendsCritical: 50,
+  lockWaitersCritical: 5,
+  replicaLagCriticalMs: 30_000,
+});
+
+export const LOAD_CONTROL_KEYS = Object.keys(DEFAULT_LOAD_CONTROL) as readonly LoadControlKey[];
+const KNOWN = new Set<string>(LOAD_CONTROL_KEYS);
+
+/**
+ * Fills in defaults. Unknown keys are kept (not dropped) so that validateLoadControl can name a
+ * typo instead of silently running with the default; `undefined` values mean "use the default".
+ */
+export function resolveLoadControl(partial: Readonly<Partial<LoadControlConfig>> | Readonly<Record<string, unknown>> = {}): LoadControlConfig {
+  const given: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(partial)) if (value !== undefined) given[key] = value;
+  const resolved = { ...DEFAULT_LOAD_CONTROL, ...given } as LoadControlConfig;
+  // The critical canary level follows the budget unless set explicitly, so raising the budget
+  // alone never leaves critical at or below it.
+  if (given.canaryCritical === undefined && Number.isFinite(resolved.latencyBudget)) {
+    resolved.canaryCritical = CANARY_CRITICAL_PER_BUDGET * resolved.latencyBudget;
+  }
+  return resolved;
+}
+
+/** Every problem with a config, each naming the setting and what to change; empty when valid. */
+export function validateLoadControl(config: Readonly<LoadControlConfig> | Readonly<Record<string, unknown>>): string[] {
+  const problems: string[] = [];
+  const values = config as Record<string, unknown>;
+
+  for (const key of Object.keys(values)) {
+    if (!KNOWN.has(key)) problems.push(unknownKeyMessage(key));
+  }
+  // Relational checks only run on settings that are numbers; a non-number is reported once.
+  const num = (key: LoadControlKey): number | null => {
+    const v = values[key];
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  };
+  for (const key of LOAD_CONTROL_KEYS) {
+    if (num(key) === null) problems.push(`${key} must be a finite number, got ${describe(values[key])}`);
+  }
+
+  const whole = (key: LoadControlKey, min: number) => {
+    const v = num(key);
+    if (v !== null && (!Number.isInteger(v) || v < min)) problems.push(`${key} must be a whole number ≥ ${min}, got ${v}`);
+  };
+  whole('initialBatchSize', 1);
+  whole('minBatchSize', 1);
+  whole('maxBatchSize', 1);
+  whole('activeBackendsThreshold', 0);
+  whole('activeBackendsCritical', 1);
+  whole('lockWaitersThreshold', 0);
+  whole('lockWaitersCritical', 1);
+  whole('canaryWindow', 1);
+
+  const min = num('minBatchSize');
+  const initial = num('initialBatchSize');
+  const max = num('maxBatchSize');
+  if (min !== null && max !== null && min > max) {
+    problems.push(`minBatchSize (${min}) is above maxBatchSize (${max}): lower minBatchSize or raise maxBatchSize`);
+  }
+  if (min !== null && initial !== null && initial < min) {
+    problems.push(`initialBatchSize (${initial}) is below minBatchSize (${min}): raise initialBatchSize to at least ${min} or lower minBatchSize`);
+  }
+  if (max !== null && initial !== null && initial > max) {
+    problems.push(`initialBatchSize (${initial}) is above maxBatchSize (${max}): lower initialBatchSize to at most ${max} or raise maxBatchSize`);
+  }
+
+  for (const key of ['cpuThreshold', 'memoryThreshold', 'cpuCritical', 'memoryCritical'] as const) {
+    const v = num(key);
+    if (v !== null && (v < 1 || v > 100)) problems.push(`${key} is a percentage: set it between 1 and 100, got ${v}`);
+  }
+
+  const above = (critical: LoadControlKey, normal: LoadControlKey, why: string) => {
+    const c = num(critical);
+    const n = num(normal);
+    if (c !== null && n !== null && c <= n) {
+      problems.push(`${critical} (${c}) must be above ${normal} (${n}) ${why}: raise ${critical} or lower ${normal}`);
+    }
+  };
+  const soPauseEnds = 'so that a pause can end once load is back under the normal threshold';
+  above('cpuCritical', 'cpuThreshold', soPauseEnds);
+  above('memoryCritical', 'memoryThreshold', soPauseEnds);
+  above('activeBackendsCritical', 'activeBackendsThreshold', soPauseEnds);
+  above('lockWaitersCritical', 'lockWaitersThreshold', soPauseEnds);
+  above('replicaLagCriticalMs', 'replicaLagThresholdMs', soPauseEnds);
+  above('canaryCritical', 'latencyBudget', '(both are multiples of the canary baseline)');
+
+  const factor = num('adjustmentFactor');
+  if (factor !== null && (factor <= 0 || factor >= 1)) {
+    problems.push(`adjustmentFactor is the fraction a batch grows or shrinks per decision: set it strictly between 0 and 1 (e.g. 0.2), got ${factor}`);
+  }
+
+  const minSleep = num('minSleepMs');
+  const sleep = num('sleepMs');
+  const maxSleep = num('maxSleepMs');
+  if (minSleep !== null && minSleep < 0) problems.push(`minSleepMs must be ≥ 0, got ${minSleep}`);
+  if (minSleep !== null && maxSleep !== null && minSleep > maxSleep) {
+    problems.push(`minSleepMs (${minSleep}) is above maxSleepMs (${maxSleep}): lower minSleepMs or raise maxSleepMs`);
+  }
+  if (sleep !== null && minSleep !== null && sleep < minSleep) {
+    problems.push(`sleepMs (${sleep}) is below minSleepMs (${minSleep}): raise sleepMs to at least ${minSleep} or lower minSleepMs`);
+  }
+  if (sleep !== null && maxSleep !== null && sleep > maxSleep) {
+    problems.push(`sleepMs (${sleep}) is above maxSleepMs (${maxSleep}): lower sleepMs to at most ${maxSleep} or raise maxSleepMs`);
+  }
+
+  for (const key of ['queryTimeThresholdMs', 'targetBatchMs', 'replicaLagThresholdMs'] as const) {
+    const v = num(key);
+    if (v !== null && v <= 0) problems.push(`${key} must be above 0 ms, got ${v}`);
+  }
+  const target = num('targetBatchMs');
+  const slow = num('queryTimeThresholdMs');
+  if (target !== null && slow !== null && target > 0 && target > slow) {
+    problems.push(`targetBatchMs (${target}) is above queryTimeThresholdMs (${slow}), so the controller would steer toward batches it then punishes as slow: lower targetBatchMs or raise queryTimeThresholdMs`);
+  }
+
+  const budget = num('latencyBudget');
+  if (budget !== null && budget <= 1) {
+    problems.push(`latencyBudget is a multiple of the canary's baseline latency: set it above 1 (1.5 allows the foreground 50 % slower), got ${budget}`);
+  }
+  const window = num('canaryWindow');
+  if (window !== null && window > 1000) problems.push(`canaryWindow must be at most 1000 samples (it travels in workflow state), got ${window}`);
+
+  return problems;
+}
+
+export interface LoadControlAssignments {
+  /** The settings to change, by their canonical names. */
+  changes: Partial<LoadControlConfig>;
+  /** One message per bad assignment; when non-empty, apply nothing. */
+  errors: string[];
+}
+
+/** Names people type for a setting, beyond the canonical camelCase (snake_case is also accepted). */
+const ALIASES: Readonly<Record<string, LoadControlKey>> = {
+  batchSize: 'initialBatchSize',
+};
+
+/**
+ * Parses the CLI's `set ID key=value…` arguments. Checks syntax, names and numbers only; whether the
+ * values make sense together is validateLoadControl's job on the merged config.
+ */
+export function parseLoadControlAssignments(args: readonly string[]): LoadControlAssignments {
+  const changes: Partial<LoadControlConfig> = {};
+  const errors: string[] = [];
+  if (args.length === 0) errors.push(`nothing to set: give one or more key=value pairs, e.g. batchSize=500 cpuThreshold=60`);
+  for (const arg of args) {
+    const eq = arg.indexOf('=');
+    if (eq <= 0) {
+      errors.push(`"${arg}" is not key=value (e.g. cpuThreshold=60)`);
+      continue;
+    }
+    const rawKey = arg.slice(0, eq).trim();
+    const rawValue = arg.slice(eq + 1).trim();
+    const key = canonicalKey(rawKey);
+    if (!key) {
+      errors.push(unknownKeyMessage(rawKey));
+      continue;
+    }
+    // `10_000` as in code, and `60%` for the percentages, read as people write them.
+    const cleaned = rawValue.replace(/_/g, '').replace(/%$/, '');
+    const value = cleaned === '' ? Number.NaN : Number(cleaned);
+    if (!Number.isFinite(value)) {
+      errors.push(`${rawKey}: "${rawValue}" is not a number`);
+      continue;
+    }
+    if (key in changes) {
+      errors.push(`${key} is given twice: keep one`);
+      continue;
+    }
+    changes[key] = value;
+  }
+  return { changes, errors };
+}
+
+function canonicalKey(raw: string): LoadControlKey | null {
+  const camel = raw.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+  if (KNOWN.has(camel)) return camel as LoadControlKey;
+  return ALIASES[camel] ?? null;
+}
+
+function unknownKeyMessage(key: string): string {
+  const suggestion = suggest(key);
+  return suggestion
+    ? `unknown load-control setting "${key}": did you mean ${suggestion}?`
+    : `unknown load-control setting "${key}"; known settings: ${[...LOAD_CONTROL_KEYS, ...Object.keys(ALIASES)].join(', ')}`;
+}
+
+/** The closest known name, when it is close enough to be the obvious intent. */
+function suggest(key: string): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const name of [...LOAD_CONTROL_KEYS, ...Object.keys(ALIASES)]) {
+    const d = name.toLowerCase() === key.toLowerCase() ? 0 : editDistance(name.toLowerCase(), key.toLowerCase());
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 5)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return String(value);
+}

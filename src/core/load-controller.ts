@@ -1,0 +1,471 @@
+// The load controller: (state, load sample, config) → next batch size, pause and action. Pure and
+// deterministic because the workflow calls it and Temporal replays it; its state is plain JSON so
+// it crosses continue-as-new. Every number it returns is a whole number inside the configured
+// bounds, whatever it is fed: samples cross process boundaries as JSON, where NaN becomes null.
+//
+// Rules, strongest wins (pressure rules are not compounded, so three signals over threshold do not
+// shrink three times in one step):
+//   pressure   slow batch (> queryTimeThreshold)   batch × (1 − f), pause + 500 ms        (seed)
+//              CPU / memory over threshold          batch × (1 − f), pause doubled (≥ +100)(seed)
+//              active backends / lock waiters /
+//              replica lag over threshold           batch × (1 − f), pause doubled (≥ +100)
+//              canary p99 over budget × baseline    batch ÷ overshoot (× 0.5 … 1 − f),
+//                                                   pause × overshoot·(1 + f) (≤ ×2, ≥ +50 ms)
+//   steering   expected batch time over target      batch × max(1 − f, target / expected)
+//   relief     (no pressure, not paused, and the canary — when measured — comfortably under
+//              budget: p99 < 0.8 × budget over a full window)
+//              batch faster than threshold / 2 and
+//              expected time under target           batch × (1 + f), capped at the target size (seed)
+//                                                   pause − 100 ms (seed)
+//              canary comfortably under budget      pause × (1 − f)
+//   critical   any signal over its critical level → action 'pause' (no batch) with the reasons;
+//              'resume' after RESUME_AFTER_CALM_SAMPLES samples in a row with every signal back
+//              under its NORMAL threshold (the gap is the hysteresis).
+// While a canary is measured, host CPU is advisory: the canary measures the harm to foreground
+// traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
+// the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
+// Memory stays binding: running out of it is a cliff that latency does not announce.
+import { DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
+
+export interface LoadSample {
+  /** Wall time of the batch just run, ms. */
+  batchMs: number;
+  /** Rows it touched; 0 when no batch ran since the last sample (paused, or a first probe). */
+  rows: number;
+  cpuPercent: number;
+  memoryPercent: number;
+  activeBackends: number;
+  lockWaiters: number;
+  /** Max replay lag over replicas, ms; null when there are none (or it cannot be seen). */
+  replicaLagMs: number | null;
+  /** One canary lookup timed around the batch, ms; null when not measured. */
+  canaryMs: number | null;
+}
+
+export interface ControllerState {
+  batchSize: number;
+  /** Pause between batches, ms. */
+  sleepMs: number;
+  /** EWMA of batch wall time, ms (for display; it mixes batch sizes). */
+  smoothedBatchMs: number | null;
+  /** EWMA of batch time per row, ms: size-independent, so it predicts the next batch's time. */
+  smoothedRowMs: number | null;
+  /** What the canary statistic reads with no migration running; null until measured. */
+  canaryBaselineMs: number | null;
+  /** Recent canary latencies, oldest first, at most `canaryWindow`. Emptied whenever the
+   *  settings change because of it, so each judgement uses samples taken under current settings. */
+  canaryWindow: number[];
+  paused: boolean;
+  /** Why the controller paused (critical signals at the time); empty when running. */
+  pauseReasons: string[];
+  /** Consecutive calm samples while paused. */
+  calmSamples: number;
+}
+
+export type ControllerAction = 'continue' | 'pause' | 'resume';
+
+export interface Decision {
+  state: ControllerState;
+  /** Rows for the next batch. */
+  batchSize: number;
+  /** Wait this long before the next batch — or, when paused, before the next sample. */
+  sleepMs: number;
+  /** 'pause': run no batch now (entering or staying paused); 'resume': the pause just ended. */
+  action: ControllerAction;
+  reasons: string[];
+}
+
+/** Weight of the newest batch in the EWMAs: about the last 5 batches dominate. */
+export const EWMA_ALPHA = 0.3;
+/** Canary p99 under this fraction of the budget counts as room to speed up. */
+export const CANARY_COMFORT = 0.8;
+/** Fewest fresh canary samples that can show the budget is exceeded. */
+export const CANARY_MIN_SAMPLES = 5;
+/** Calm samples in a row before a critical pause ends. */
+export const RESUME_AFTER_CALM_SAMPLES = 3;
+/** How often a paused controller wants a new sample, at least (bounded by maxSleepMs). */
+export const PAUSED_POLL_MS = 1000;
+/** Seed: a slow batch adds half a second of pause; a fast one removes a tenth. */
+export const SLOW_BATCH_PAUSE_MS = 500;
+export const FAST_BATCH_RELIEF_MS = 100;
+/** Smallest pause increase for host/database pressure and for the canary, so a 0 ms pause grows. */
+export const PRESSURE_PAUSE_STEP_MS = 100;
+export const CANARY_PAUSE_STEP_MS = 50;
+
+// Caps keep every stored number finite and JSON-safe, however absurd the input.
+const MAX_MS = 1e9;
+const MAX_COUNT = 1e9;
+
+export function initialControllerState(config: LoadControlConfig): ControllerState {
+  const b = boundsOf(config);
+  return {
+    batchSize: clampInt(finiteOr(config.initialBatchSize, b.minBatch), b.minBatch, b.maxBatch),
+    sleepMs: clampInt(finiteOr(config.sleepMs, b.minSleep), b.minSleep, b.maxSleep),
+    smoothedBatchMs: null,
+    smoothedRowMs: null,
+    canaryBaselineMs: null,
+    canaryWindow: [],
+    paused: false,
+    pauseReasons: [],
+    calmSamples: 0,
+  };
+}
+
+/** Records the canary baseline measured before the step (see canaryBaseline); ≤ 0 or NaN clears it. */
+export function withCanaryBaseline(state: ControllerState, ms: number): ControllerState {
+  const baseline = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_MS) : null;
+  return { ...state, canaryBaselineMs: baseline, canaryWindow: [] };
+}
+
+/**
+ * The baseline to hand withCanaryBaseline, from canary samples taken with no migration running:
+ * the median, over chunks of `window` samples, of each chunk's p99 — what the controller's own
+ * statistic reads on an unloaded database. Comparing a windowed p99 with a plain median would
+ * report ordinary jitter as a blown budget. With window 1 this is the plain median.
+ */
+export function canaryBaseline(samples: readonly number[], window: number = DEFAULT_LOAD_CONTROL.canaryWindow): number | null {
+  const clean = samples.filter((x) => typeof x === 'number' && Number.isFinite(x) && x > 0);
+  if (clean.length === 0) return null;
+  const size = Math.max(1, Math.min(Math.floor(finiteOr(window, 1)), clean.length));
+  const chunks: number[] = [];
+  for (let i = 0; i + size <= clean.length; i += size) chunks.push(p99(clean.slice(i, i + size)));
+  return median(chunks);
+}
+
+/** Nearest-rank p99: for windows under 100 samples this is the maximum, deliberately conservative. */
+export function p99(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(0.99 * sorted.length) - 1)] ?? 0;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Carries a live `setLoadControl` change into the state: a changed initialBatchSize or sleepMs is
+ * an operator saying "use this now", and everything is pulled inside the new bounds.
+ */
+export function applyConfigChange(state: ControllerState, previous: LoadControlConfig, next: LoadControlConfig): ControllerState {
+  const b = boundsOf(next);
+  const batchSize = next.initialBatchSize !== previous.initialBatchSize ? next.initialBatchSize : state.batchSize;
+  const sleepMs = next.sleepMs !== previous.sleepMs ? next.sleepMs : state.sleepMs;
+  return {
+    ...state,
+    batchSize: clampInt(finiteOr(batchSize, b.minBatch), b.minBatch, b.maxBatch),
+    sleepMs: clampInt(finiteOr(sleepMs, b.minSleep), b.minSleep, b.maxSleep),
+    canaryWindow: state.canaryWindow.slice(-b.window),
+  };
+}
+
+/** 'gathering': too few samples since the last change to judge; 'within': not over budget, but
+ *  either not comfortably under it or not yet over a full window. */
+type CanaryStatus = 'unmeasured' | 'gathering' | 'over' | 'within' | 'comfortable';
+
+interface CanaryReading {
+  status: CanaryStatus;
+  p99: number;
+  limitMs: number;
+  /** p99 ÷ limit. */
+  overshoot: number;
+  critical: boolean;
+}
+
+export function decide(state: ControllerState, sample: LoadSample, config: LoadControlConfig): Decision {
+  const b = boundsOf(config);
+  const c = effectiveConfig(config);
+  const f = b.factor;
+  const s = sanitizeState(state, b);
+  const x = sanitizeSample(sample);
+  const reasons: string[] = [];
+
+  // Observe: smooth the batch time, slide the canary window.
+  const batchRan = x.rows !== null && x.rows > 0 && x.batchMs !== null;
+  let smoothedBatchMs = s.smoothedBatchMs;
+  let smoothedRowMs = s.smoothedRowMs;
+  if (batchRan) {
+    smoothedBatchMs = ewma(smoothedBatchMs, x.batchMs!);
+    smoothedRowMs = ewma(smoothedRowMs, x.batchMs! / x.rows!);
+  }
+  let canaryWindow = s.canaryWindow;
+  if (x.canaryMs !== null) canaryWindow = [...canaryWindow, x.canaryMs].slice(-b.window);
+  // The canary has its say once a baseline exists and samples are arriving.
+  const canaryInUse = s.canaryBaselineMs !== null && x.canaryMs !== null;
+  const canary = readCanary(canaryWindow, canaryInUse ? s.canaryBaselineMs : null, c, b.window);
+  const expectedMs = smoothedRowMs === null ? null : smoothedRowMs * s.batchSize;
+
+  // Critical signals.
+  const critical: string[] = [];
+  if (x.cpu !== null && x.cpu > c.cpuCritical) {
+    if (canaryInUse) reasons.push(`cpu ${fmt(x.cpu)} % over critical ${c.cpuCritical} % (advisory: the canary measures the foreground directly)`);
+    else critical.push(`cpu ${fmt(x.cpu)} % over critical ${c.cpuCritical} %`);
+  }
+  if (x.memory !== null && x.memory > c.memoryCritical) critical.push(`memory ${fmt(x.memory)} % over critical ${c.memoryCritical} %`);
+  if (canary.critical) critical.push(`canary p99 ${fmt(canary.p99)} ms over critical ${fmt(c.canaryCritical)} × baseline ${fmt(s.canaryBaselineMs!)} ms`);
+  if (x.activeBackends !== null && x.activeBackends > c.activeBackendsCritical) critical.push(`${x.activeBackends} active backends over critical ${c.activeBackendsCritical}`);
+  if (x.lockWaiters !== null && x.lockWaiters > c.lockWaitersCritical) critical.push(`${x.lockWaiters} lock waiters over critical ${c.lockWaitersCritical}`);
+  if (x.replicaLagMs !== null && x.replicaLagMs > c.replicaLagCriticalMs) critical.push(`replica lag ${fmt(x.replicaLagMs)} ms over critical ${c.replicaLagCriticalMs} ms`);
+
+  // Pressure: the strongest shrink and the longest pause among the rules that fire.
+  let scale = 1;
+  let sleep = s.sleepMs;
+  let pressure = false;
+  const push = (by: number, sleepTo: number, reason: string) => {
+    scale = Math.min(scale, by);
+    sleep = Math.max(sleep, sleepTo);
+    pressure = true;
+    reasons.push(reason);
+  };
+  const backoff = Math.max(s.sleepMs + PRESSURE_PAUSE_STEP_MS, s.sleepMs * 2);
+  const pct = Math.round(f * 100);
+  if (batchRan && x.batchMs! > c.queryTimeThresholdMs) {
+    push(1 - f, s.sleepMs + SLOW_BATCH_PAUSE_MS, `batch took ${fmt(x.batchMs!)} ms, over queryTimeThreshold ${c.queryTimeThresholdMs} ms: batch −${pct} %, pause +${SLOW_BATCH_PAUSE_MS} ms`);
+  }
+  if (x.cpu !== null && x.cpu > c.cpuThreshold) {
+    if (canaryInUse) reasons.push(`cpu ${fmt(x.cpu)} % over ${c.cpuThreshold} % (advisory: the canary decides)`);
+    else push(1 - f, backoff, `cpu ${fmt(x.cpu)} % over ${c.cpuThreshold} %: batch −${pct} %, pause doubled`);
+  }
+  if (x.memory !== null && x.memory > c.memoryThreshold) push(1 - f, backoff, `memory ${fmt(x.memory)} % over ${c.memoryThreshold} %: batch −${pct} %, pause doubled`);
+  if (x.activeBackends !== null && x.activeBackends > c.activeBackendsThreshold) {
+    push(1 - f, backoff, `${x.activeBackends} active backends over ${c.activeBackendsThreshold}: batch −${pct} %, pause doubled`);
+  }
+  if (x.lockWaiters !== null && x.lockWaiters > c.lockWaitersThreshold) {
+    push(1 - f, backoff, `${x.lockWaiters} lock waiters over ${c.lockWaitersThreshold}: batch −${pct} %, pause doubled`);
+  }
+  if (x.replicaLagMs !== null && x.replicaLagMs > c.replicaLagThresholdMs) {
+    push(1 - f, backoff, `replica lag ${fmt(x.replicaLagMs)} ms over ${c.replicaLagThresholdMs} ms: batch −${pct} %, pause doubled`);
+  }
+  let clearCanary = false;
+  if (canary.status === 'over') {
+    // Proportional to the overshoot so a large one converges in a step or two, not ten.
+    const by = Math.max(0.5, Math.min(1 - f, 1 / canary.overshoot));
+    const grow = Math.min(2, canary.overshoot * (1 + f));
+    push(by, Math.max(s.sleepMs + CANARY_PAUSE_STEP_MS, s.sleepMs * grow), `canary p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms (${fmt(canary.overshoot)}×): batch ×${fmt(by)}, pause ×${fmt(grow)} (at least +${CANARY_PAUSE_STEP_MS} ms)`);
+    clearCanary = true;
+  }
+
+  // Steering toward the target batch time (a size choice, not overload: no extra pause).
+  if (batchRan && expectedMs !== null && expectedMs > c.targetBatchMs) {
+    const by = Math.max(1 - f, c.targetBatchMs / expectedMs);
+    if (by < scale) {
+      scale = by;
+      reasons.push(`smoothed batch time ${fmt(expectedMs)} ms over target ${c.targetBatchMs} ms: batch ×${fmt(by)}`);
+    }
+  }
+
+  // Relief: speed up only with no pressure, while running, and with the foreground's consent.
+  if (!pressure && !s.paused && critical.length === 0 && batchRan) {
+    const consent = !canaryInUse || canary.status === 'comfortable';
+    if (!consent) {
+      reasons.push(canary.status === 'gathering' || canaryWindow.length < b.window
+        ? `holding: gathering canary samples (${canaryWindow.length}/${b.window})`
+        : `holding: canary p99 ${fmt(canary.p99)} ms within budget ${fmt(canary.limitMs)} ms but not comfortably under it`);
+    } else {
+      const fast = x.batchMs! < c.queryTimeThresholdMs / 2;
+      if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) {
+        scale = Math.max(1, Math.min(1 + f, c.targetBatchMs / expectedMs));
+        reasons.push(`batch ${fmt(x.batchMs!)} ms is fast and smoothed time ${fmt(expectedMs)} ms under target ${c.targetBatchMs} ms: batch ×${fmt(scale)}`);
+      }
+      if (fast) sleep -= FAST_BATCH_RELIEF_MS;
+      if (canaryInUse) {
+        sleep *= 1 - f;
+        reasons.push(`canary p99 ${fmt(canary.p99)} ms comfortably under budget ${fmt(canary.limitMs)} ms: pause −${pct} %`);
+      }
+    }
+  }
+
+  const batchSize = clampInt(s.batchSize * scale, b.minBatch, b.maxBatch);
+  const sleepMs = clampInt(sleep, b.minSleep, b.maxSleep);
+
+  // Pause state machine.
+  let paused = s.paused;
+  let pauseReasons = s.pauseReasons;
+  let calmSamples = s.calmSamples;
+  let action: ControllerAction = 'continue';
+  if (critical.length > 0) {
+    if (!paused) reasons.push(`pausing: ${critical.join('; ')}`);
+    else reasons.push(`still paused: ${critical.join('; ')}`);
+    paused = true;
+    pauseReasons = critical;
+    calmSamples = 0;
+    action = 'pause';
+    // Judge recovery on samples taken during the pause only.
+    clearCanary = clearCanary || !s.paused;
+  } else if (paused) {
+    const notCalm = aboveNormal(x, c, canary, canaryInUse);
+    if (notCalm.length > 0) {
+      calmSamples = 0;
+      action = 'pause';
+      reasons.push(`still paused (${pauseReasons.join('; ')}): ${notCalm.join('; ')}`);
+    } else {
+      calmSamples = Math.min(calmSamples + 1, RESUME_AFTER_CALM_SAMPLES);
+      if (calmSamples >= RESUME_AFTER_CALM_SAMPLES) {
+        reasons.push(`resuming: every signal under its normal threshold for ${RESUME_AFTER_CALM_SAMPLES} samples (paused for: ${pauseReasons.join('; ')})`);
+        paused = false;
+        pauseReasons = [];
+        calmSamples = 0;
+        action = 'resume';
+      } else {
+        action = 'pause';
+        reasons.push(`still paused: calm ${calmSamples}/${RESUME_AFTER_CALM_SAMPLES}`);
+      }
+    }
+  }
+
+  const next: ControllerState = {
+    batchSize,
+    sleepMs,
+    smoothedBatchMs,
+    smoothedRowMs,
+    canaryBaselineMs: s.canaryBaselineMs,
+    canaryWindow: clearCanary ? [] : canaryWindow,
+    paused,
+    pauseReasons,
+    calmSamples,
+  };
+  const waitMs = action === 'pause' ? clampInt(Math.max(sleepMs, PAUSED_POLL_MS), b.minSleep, b.maxSleep) : sleepMs;
+  return { state: next, batchSize, sleepMs: waitMs, action, reasons };
+}
+
+/** The canary's current p99 over the window, for progress display; null before any sample. */
+export function canaryP99(state: ControllerState): number | null {
+  return state.canaryWindow.length > 0 ? p99(state.canaryWindow) : null;
+}
+
+function readCanary(window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number): CanaryReading {
+  if (baseline === null) return { status: 'unmeasured', p99: 0, limitMs: 0, overshoot: 0, critical: false };
+  const limitMs = c.latencyBudget * baseline;
+  if (window.length < Math.min(CANARY_MIN_SAMPLES, size)) return { status: 'gathering', p99: 0, limitMs, overshoot: 0, critical: false };
+  const value = p99(window);
+  const overshoot = value / limitMs;
+  const critical = value > c.canaryCritical * baseline;
+  // Over budget is proven by fewer samples (a smaller window's p99 only reads lower); room to
+  // speed up needs the full window, which also spaces increases out after every decrease.
+  let status: CanaryStatus = 'within';
+  if (overshoot > 1) status = 'over';
+  else if (window.length >= size && overshoot < CANARY_COMFORT) status = 'comfortable';
+  return { status, p99: value, limitMs, overshoot, critical };
+}
+
+/** Signals still over their normal threshold (what keeps a pause going). */
+function aboveNormal(x: CleanSample, c: LoadControlConfig, canary: CanaryReading, canaryInUse: boolean): string[] {
+  const out: string[] = [];
+  if (!canaryInUse && x.cpu !== null && x.cpu > c.cpuThreshold) out.push(`cpu ${fmt(x.cpu)} % over ${c.cpuThreshold} %`);
+  if (x.memory !== null && x.memory > c.memoryThreshold) out.push(`memory ${fmt(x.memory)} % over ${c.memoryThreshold} %`);
+  if (x.activeBackends !== null && x.activeBackends > c.activeBackendsThreshold) out.push(`${x.activeBackends} active backends over ${c.activeBackendsThreshold}`);
+  if (x.lockWaiters !== null && x.lockWaiters > c.lockWaitersThreshold) out.push(`${x.lockWaiters} lock waiters over ${c.lockWaitersThreshold}`);
+  if (x.replicaLagMs !== null && x.replicaLagMs > c.replicaLagThresholdMs) out.push(`replica lag ${fmt(x.replicaLagMs)} ms over ${c.replicaLagThresholdMs} ms`);
+  if (canaryInUse) {
+    if (canary.status === 'over') out.push(`canary p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms`);
+    if (canary.status === 'gathering') out.push('gathering canary samples');
+  }
+  return out;
+}
+
+interface Bounds {
+  minBatch: number;
+  maxBatch: number;
+  minSleep: number;
+  maxSleep: number;
+  factor: number;
+  window: number;
+}
+
+/** Bounds that hold even for a config validateLoadControl would reject (repaired, never thrown). */
+function boundsOf(config: LoadControlConfig): Bounds {
+  const d = DEFAULT_LOAD_CONTROL;
+  const minBatch = Math.max(1, Math.ceil(finiteOr(config.minBatchSize, d.minBatchSize)));
+  const maxBatch = Math.max(minBatch, Math.floor(finiteOr(config.maxBatchSize, d.maxBatchSize)));
+  const minSleep = Math.max(0, Math.ceil(finiteOr(config.minSleepMs, d.minSleepMs)));
+  const maxSleep = Math.max(minSleep, Math.floor(finiteOr(config.maxSleepMs, d.maxSleepMs)));
+  const factor = Math.min(0.9, Math.max(0.01, finiteOr(config.adjustmentFactor, d.adjustmentFactor)));
+  const window = Math.min(1000, Math.max(1, Math.floor(finiteOr(config.canaryWindow, d.canaryWindow))));
+  return {
+    minBatch: Math.min(minBatch, MAX_COUNT),
+    maxBatch: Math.min(maxBatch, MAX_COUNT),
+    minSleep: Math.min(minSleep, MAX_MS),
+    maxSleep: Math.min(maxSleep, MAX_MS),
+    factor,
+    window,
+  };
+}
+
+/** Thresholds with non-numbers replaced by defaults, so a comparison never silently fails. */
+function effectiveConfig(config: LoadControlConfig): LoadControlConfig {
+  const out = { ...DEFAULT_LOAD_CONTROL } as LoadControlConfig;
+  for (const key of Object.keys(DEFAULT_LOAD_CONTROL) as (keyof LoadControlConfig)[]) {
+    const v = config[key];
+    if (typeof v === 'number' && Number.isFinite(v)) out[key] = v;
+  }
+  if (!(out.latencyBudget > 0)) out.latencyBudget = DEFAULT_LOAD_CONTROL.latencyBudget;
+  return out;
+}
+
+interface CleanSample {
+  batchMs: number | null;
+  rows: number | null;
+  cpu: number | null;
+  memory: number | null;
+  activeBackends: number | null;
+  lockWaiters: number | null;
+  replicaLagMs: number | null;
+  canaryMs: number | null;
+}
+
+/** Unknown (null) for anything that is not a usable number; unknown signals neither throttle nor block a resume. */
+function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSample {
+  const s = sample ?? {};
+  const nonNegative = (v: unknown, cap: number): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, cap) : null);
+  const percent = (v: unknown): number | null => nonNegative(v, 100);
+  const count = (v: unknown): number | null => {
+    const n = nonNegative(v, MAX_COUNT);
+    return n === null ? null : Math.floor(n);
+  };
+  return {
+    batchMs: nonNegative(s.batchMs, MAX_MS),
+    rows: count(s.rows),
+    cpu: percent(s.cpuPercent),
+    memory: percent(s.memoryPercent),
+    activeBackends: count(s.activeBackends),
+    lockWaiters: count(s.lockWaiters),
+    replicaLagMs: nonNegative(s.replicaLagMs, MAX_MS),
+    canaryMs: nonNegative(s.canaryMs, MAX_MS),
+  };
+}
+
+/** A state that went through JSON, an old version or a bug still yields in-bounds decisions. */
+function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bounds): ControllerState {
+  const s = state ?? {};
+  const ms = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, MAX_MS) : null);
+  const baseline = ms(s.canaryBaselineMs);
+  return {
+    batchSize: clampInt(finiteOr(s.batchSize, b.minBatch), b.minBatch, b.maxBatch),
+    sleepMs: clampInt(finiteOr(s.sleepMs, b.minSleep), b.minSleep, b.maxSleep),
+    smoothedBatchMs: ms(s.smoothedBatchMs),
+    smoothedRowMs: ms(s.smoothedRowMs),
+    canaryBaselineMs: baseline !== null && baseline > 0 ? baseline : null,
+    canaryWindow: Array.isArray(s.canaryWindow) ? s.canaryWindow.map(ms).filter((v): v is number => v !== null).slice(-b.window) : [],
+    paused: s.paused === true,
+    pauseReasons: Array.isArray(s.pauseReasons) ? s.pauseReasons.filter((r): r is string => typeof r === 'string') : [],
+    calmSamples: clampInt(finiteOr(s.calmSamples, 0), 0, RESUME_AFTER_CALM_SAMPLES),
+  };
+}
+
+function ewma(previous: number | null, value: number): number {
+  return previous === null ? value : EWMA_ALPHA * value + (1 - EWMA_ALPHA) * previous;
+}
+
+function finiteOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function clampInt(value: number, min: number, max: number): number {
+  const v = Number.isNaN(value) ? min : Math.round(value);
+  return Math.min(max, Math.max(min, v));
+}
+
+function fmt(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(value < 10 ? 2 : 0);
+}

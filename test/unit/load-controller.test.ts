@@ -1,0 +1,572 @@
+// The load controller is pure, so every rule, the bounds and the pause hysteresis are tested with
+// hand-made samples; a seeded generator stands in for "whatever the inputs".
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  DEFAULT_LOAD_CONTROL,
+  type LoadControlConfig,
+  parseLoadControlAssignments,
+  resolveLoadControl,
+  validateLoadControl,
+} from '../../src/core/load-control-config';
+import {
+  applyConfigChange,
+  canaryBaseline,
+  canaryP99,
+  type ControllerState,
+  decide,
+  type Decision,
+  initialControllerState,
+  type LoadSample,
+  PAUSED_POLL_MS,
+  RESUME_AFTER_CALM_SAMPLES,
+  withCanaryBaseline,
+} from '../../src/core/load-controller';
+
+const config = resolveLoadControl({});
+
+/** A quiet sample: a 1000-row batch well under every threshold, no canary. */
+const quiet = (over: Partial<LoadSample> = {}): LoadSample => ({
+  batchMs: 1000,
+  rows: 1000,
+  cpuPercent: 20,
+  memoryPercent: 40,
+  activeBackends: 2,
+  lockWaiters: 0,
+  replicaLagMs: null,
+  canaryMs: null,
+  ...over,
+});
+
+const start = (over: Partial<ControllerState> = {}, c: LoadControlConfig = config): ControllerState => ({ ...initialControllerState(c), ...over });
+
+/** Feeds the same sample n times; returns the last decision. */
+function run(state: ControllerState, n: number, sample: LoadSample | ((s: ControllerState, i: number) => LoadSample), c: LoadControlConfig = config): Decision {
+  let d: Decision | undefined;
+  let s = state;
+  for (let i = 0; i < n; i++) {
+    d = decide(s, typeof sample === 'function' ? sample(s, i) : sample, c);
+    s = d.state;
+  }
+  return d!;
+}
+
+/** A state whose canary window is full of `ms` against a baseline of 1 ms (budget 1.5 ms). */
+const withCanary = (ms: number, over: Partial<ControllerState> = {}): ControllerState => ({
+  ...withCanaryBaseline(start(over), 1),
+  canaryWindow: Array.from({ length: config.canaryWindow }, () => ms),
+});
+
+/** mulberry32: a tiny seeded generator, so the "random" loops are the same on every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('config', () => {
+  test('defaults are the seed values plus ours, and they validate', () => {
+    assert.deepEqual(
+      {
+        initialBatchSize: config.initialBatchSize,
+        minBatchSize: config.minBatchSize,
+        maxBatchSize: config.maxBatchSize,
+        cpuThreshold: config.cpuThreshold,
+        memoryThreshold: config.memoryThreshold,
+        queryTimeThresholdMs: config.queryTimeThresholdMs,
+        adjustmentFactor: config.adjustmentFactor,
+        sleepMs: config.sleepMs,
+        minSleepMs: config.minSleepMs,
+        maxSleepMs: config.maxSleepMs,
+      },
+      { initialBatchSize: 1000, minBatchSize: 100, maxBatchSize: 10_000, cpuThreshold: 70, memoryThreshold: 80, queryTimeThresholdMs: 5000, adjustmentFactor: 0.2, sleepMs: 100, minSleepMs: 0, maxSleepMs: 10_000 },
+    );
+    assert.equal(config.targetBatchMs, 500);
+    assert.equal(config.latencyBudget, 1.5);
+    assert.equal(config.canaryCritical, 4.5);
+    assert.equal(config.cpuCritical, 95);
+    assert.equal(config.replicaLagCriticalMs, 30_000);
+    assert.deepEqual(validateLoadControl(config), []);
+  });
+
+  test('resolve: overrides win, undefined means default, canaryCritical follows the budget unless set', () => {
+    const r = resolveLoadControl({ initialBatchSize: 500, cpuThreshold: undefined, latencyBudget: 2 });
+    assert.equal(r.initialBatchSize, 500);
+    assert.equal(r.cpuThreshold, 70);
+    assert.equal(r.canaryCritical, 6);
+    assert.equal(resolveLoadControl({ latencyBudget: 2, canaryCritical: 2.5 }).canaryCritical, 2.5);
+    // A plan's loadControl is a Record<string, number>.
+    const fromPlan: Record<string, number> = { cpuThreshold: 60 };
+    assert.equal(resolveLoadControl(fromPlan).cpuThreshold, 60);
+  });
+
+  test('validate: every problem names the setting and what to change', () => {
+    const problems = (partial: Record<string, unknown>) => validateLoadControl(resolveLoadControl(partial));
+    assert.deepEqual(problems({ initialBatchSize: 50 }), ['initialBatchSize (50) is below minBatchSize (100): raise initialBatchSize to at least 100 or lower minBatchSize']);
+    assert.deepEqual(problems({ initialBatchSize: 20_000 }), ['initialBatchSize (20000) is above maxBatchSize (10000): lower initialBatchSize to at most 10000 or raise maxBatchSize']);
+    assert.ok(problems({ minBatchSize: 5000, maxBatchSize: 2000, initialBatchSize: 3000 }).includes('minBatchSize (5000) is above maxBatchSize (2000): lower minBatchSize or raise maxBatchSize'));
+    assert.deepEqual(problems({ cpuThreshold: 0 }), ['cpuThreshold is a percentage: set it between 1 and 100, got 0']);
+    assert.deepEqual(problems({ memoryThreshold: 120, memoryCritical: 130 }), [
+      'memoryThreshold is a percentage: set it between 1 and 100, got 120',
+      'memoryCritical is a percentage: set it between 1 and 100, got 130',
+    ]);
+    assert.deepEqual(problems({ cpuThreshold: 96 }), [
+      'cpuCritical (95) must be above cpuThreshold (96) so that a pause can end once load is back under the normal threshold: raise cpuCritical or lower cpuThreshold',
+    ]);
+    assert.deepEqual(problems({ lockWaitersCritical: 2 }), [
+      'lockWaitersCritical (2) must be above lockWaitersThreshold (2) so that a pause can end once load is back under the normal threshold: raise lockWaitersCritical or lower lockWaitersThreshold',
+    ]);
+    assert.deepEqual(problems({ adjustmentFactor: 1 }), ['adjustmentFactor is the fraction a batch grows or shrinks per decision: set it strictly between 0 and 1 (e.g. 0.2), got 1']);
+    assert.deepEqual(problems({ adjustmentFactor: 0 }).length, 1);
+    assert.deepEqual(problems({ sleepMs: 20_000 }), ['sleepMs (20000) is above maxSleepMs (10000): lower sleepMs to at most 10000 or raise maxSleepMs']);
+    assert.deepEqual(problems({ minSleepMs: 200 }), ['sleepMs (100) is below minSleepMs (200): raise sleepMs to at least 200 or lower minSleepMs']);
+    assert.ok(problems({ minSleepMs: 500, maxSleepMs: 400, sleepMs: 450 }).includes('minSleepMs (500) is above maxSleepMs (400): lower minSleepMs or raise maxSleepMs'));
+    assert.deepEqual(problems({ minSleepMs: -1, sleepMs: 0 }), ['minSleepMs must be ≥ 0, got -1']);
+    assert.deepEqual(problems({ latencyBudget: 1, canaryCritical: 3 }), ["latencyBudget is a multiple of the canary's baseline latency: set it above 1 (1.5 allows the foreground 50 % slower), got 1"]);
+    assert.deepEqual(problems({ canaryCritical: 1.2 }), ['canaryCritical (1.2) must be above latencyBudget (1.5) (both are multiples of the canary baseline): raise canaryCritical or lower latencyBudget']);
+    assert.match(problems({ targetBatchMs: 6000 })[0]!, /^targetBatchMs \(6000\) is above queryTimeThresholdMs \(5000\).*lower targetBatchMs or raise queryTimeThresholdMs$/);
+    assert.deepEqual(problems({ maxBatchSize: 1500.5 }), ['maxBatchSize must be a whole number ≥ 1, got 1500.5']);
+    assert.deepEqual(problems({ cpuThreshold: Number.NaN }), ['cpuThreshold must be a finite number, got NaN']);
+    assert.deepEqual(problems({ cpuThreshold: '60' }), ['cpuThreshold must be a finite number, got "60"']);
+    assert.deepEqual(problems({ initialBatchsize: 500 }), ['unknown load-control setting "initialBatchsize": did you mean initialBatchSize?']);
+    assert.match(problems({ colour: 1 })[0]!, /^unknown load-control setting "colour"; known settings: initialBatchSize, .*cpuThreshold/);
+  });
+
+  test('assignments: names, aliases and number forms people type', () => {
+    assert.deepEqual(parseLoadControlAssignments(['batchSize=500', 'cpuThreshold=60']), { changes: { initialBatchSize: 500, cpuThreshold: 60 }, errors: [] });
+    assert.deepEqual(parseLoadControlAssignments(['max_batch_size=10_000', 'memoryThreshold=75%', 'adjustmentFactor=0.1']), {
+      changes: { maxBatchSize: 10_000, memoryThreshold: 75, adjustmentFactor: 0.1 },
+      errors: [],
+    });
+  });
+
+  test('assignments: clear errors for unknown keys, non-numbers and bad syntax', () => {
+    const { errors } = parseLoadControlAssignments(['cputhreshold=60', 'queryTimeThreshold=5', 'sleepMs=fast', 'sleepMs=', 'frobnicate=1', 'cpuThreshold', '=5', 'minBatchSize=10', 'minBatchSize=20']);
+    assert.deepEqual(errors.slice(0, 4), [
+      'unknown load-control setting "cputhreshold": did you mean cpuThreshold?',
+      'unknown load-control setting "queryTimeThreshold": did you mean queryTimeThresholdMs?',
+      'sleepMs: "fast" is not a number',
+      'sleepMs: "" is not a number',
+    ]);
+    assert.match(errors[4]!, /^unknown load-control setting "frobnicate"; known settings: /);
+    assert.deepEqual(errors.slice(5), ['"cpuThreshold" is not key=value (e.g. cpuThreshold=60)', '"=5" is not key=value (e.g. cpuThreshold=60)', 'minBatchSize is given twice: keep one']);
+    assert.deepEqual(parseLoadControlAssignments([]).errors, ['nothing to set: give one or more key=value pairs, e.g. batchSize=500 cpuThreshold=60']);
+  });
+});
+
+describe('seed rules', () => {
+  test('initial state: initial batch size and sleep, running', () => {
+    const s = initialControllerState(config);
+    assert.equal(s.batchSize, 1000);
+    assert.equal(s.sleepMs, 100);
+    assert.equal(s.paused, false);
+    assert.deepEqual(s.canaryWindow, []);
+  });
+
+  test('a batch slower than queryTimeThreshold shrinks by adjustmentFactor and adds 500 ms', () => {
+    const d = decide(start(), quiet({ batchMs: 6000 }), config);
+    assert.equal(d.batchSize, 800);
+    assert.equal(d.sleepMs, 600);
+    assert.equal(d.action, 'continue');
+    assert.match(d.reasons[0]!, /batch took 6000 ms, over queryTimeThreshold 5000 ms/);
+  });
+
+  test('a fast batch grows by adjustmentFactor and removes 100 ms', () => {
+    const d = decide(start({ sleepMs: 300 }), quiet({ batchMs: 100 }), config);
+    assert.equal(d.batchSize, 1200);
+    assert.equal(d.sleepMs, 200);
+  });
+
+  test('growth stops at the size the target batch time allows', () => {
+    // 450 ms per 1000 rows → the target of 500 ms allows 1111 rows, not 1200.
+    assert.equal(decide(start(), quiet({ batchMs: 450 }), config).batchSize, 1111);
+  });
+
+  test('a batch that is fast by the seed rule but over the target is steered down, without extra pause', () => {
+    const d = decide(start(), quiet({ batchMs: 600 }), config);
+    assert.equal(d.batchSize, 833); // 500 / 600 of it; the −100 ms of a fast batch still applies
+    assert.equal(d.sleepMs, 0);
+    const slowish = decide(start(), quiet({ batchMs: 3000 }), config); // neither slow nor fast
+    assert.equal(slowish.batchSize, 800); // steering is limited to adjustmentFactor per decision
+    assert.equal(slowish.sleepMs, 100);
+  });
+
+  test('the smoothed batch time, not one batch, decides steering and growth', () => {
+    // One 100 ms batch after a history at 700 ms/1000 rows does not make the batch grow.
+    const d = decide(start({ smoothedRowMs: 0.7, smoothedBatchMs: 700 }), quiet({ batchMs: 100 }), config);
+    assert.ok(d.state.smoothedRowMs! > 0.5 && d.state.smoothedRowMs! < 0.7);
+    assert.ok(d.batchSize < 1000, `expected steering down, got ${d.batchSize}`);
+  });
+
+  test('CPU over threshold shrinks and doubles the pause (at least +100 ms)', () => {
+    const d = decide(start(), quiet({ cpuPercent: 85, batchMs: 100 }), config);
+    assert.equal(d.batchSize, 800);
+    assert.equal(d.sleepMs, 200);
+    assert.equal(decide(start({ sleepMs: 0 }), quiet({ cpuPercent: 85 }), config).sleepMs, 100);
+  });
+
+  test('memory over threshold shrinks and pauses', () => {
+    const d = decide(start(), quiet({ memoryPercent: 85 }), config);
+    assert.equal(d.batchSize, 800);
+    assert.equal(d.sleepMs, 200);
+  });
+
+  test('no batch ran (rows 0): batch-time rules are skipped', () => {
+    const d = decide(start(), quiet({ rows: 0, batchMs: 60_000 }), config);
+    assert.equal(d.batchSize, 1000);
+    assert.equal(d.sleepMs, 100);
+    assert.equal(d.state.smoothedBatchMs, null);
+  });
+});
+
+describe('database load', () => {
+  for (const [name, sample] of [
+    ['active backends', { activeBackends: 25 }],
+    ['lock waiters', { lockWaiters: 3 }],
+    ['replica lag', { replicaLagMs: 8000 }],
+  ] as const) {
+    test(`${name} over threshold shrink and pause`, () => {
+      const d = decide(start(), quiet({ batchMs: 100, ...sample }), config);
+      assert.equal(d.batchSize, 800);
+      assert.equal(d.sleepMs, 200);
+      assert.equal(d.action, 'continue');
+    });
+  }
+
+  test('at the threshold is not over it; no replicas (null) is no signal', () => {
+    const d = decide(start(), quiet({ batchMs: 100, activeBackends: 20, lockWaiters: 2, replicaLagMs: null }), config);
+    assert.equal(d.batchSize, 1200);
+  });
+
+  test('several signals at once: the strongest rule wins, they do not compound', () => {
+    const d = decide(start(), quiet({ batchMs: 6000, cpuPercent: 90, lockWaiters: 4 }), config);
+    assert.equal(d.batchSize, 800); // not 1000 × 0.8 × 0.8 × 0.8
+    assert.equal(d.sleepMs, 600); // the slow batch's +500 beats doubling 100
+    assert.equal(d.reasons.length, 3);
+  });
+});
+
+describe('foreground latency budget (canary)', () => {
+  test('over budget: shrink and pause multiplicatively, in proportion to the overshoot; window restarts', () => {
+    const mild = decide(withCanary(1.6, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.6 }), config);
+    assert.equal(mild.batchSize, 800); // overshoot 1.07: at least adjustmentFactor
+    assert.equal(mild.sleepMs, 150); // max(+50 ms, × 1.07·1.2 = 128)
+    assert.deepEqual(mild.state.canaryWindow, []);
+    const severe = decide(withCanary(4, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 4 }), config);
+    assert.equal(severe.batchSize, 500); // overshoot 2.7: halve
+    assert.equal(severe.sleepMs, 200); // doubled
+    const medium = decide(withCanary(2, { batchSize: 1000 }), quiet({ batchMs: 100, canaryMs: 2 }), config);
+    assert.equal(medium.batchSize, 750); // 1 / 1.33
+  });
+
+  test('within budget but not comfortably: hold (no growth, no pause relief)', () => {
+    const d = decide(withCanary(1.3, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.3 }), config);
+    assert.equal(d.batchSize, 1000);
+    assert.equal(d.sleepMs, 100);
+    assert.match(d.reasons.join('\n'), /holding: canary p99 1\.30 ms within budget 1\.50 ms/);
+  });
+
+  test('comfortably under budget over a full window: grow and cut the pause', () => {
+    const d = decide(withCanary(1.0, { sleepMs: 1000 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
+    assert.equal(d.batchSize, 1200);
+    assert.equal(d.sleepMs, 720); // (1000 − 100) × 0.8
+  });
+
+  test('over budget is proven by 5 fresh samples; room to grow needs a full window', () => {
+    let s = withCanaryBaseline(start(), 1);
+    for (let i = 0; i < 4; i++) {
+      const d = decide(s, quiet({ batchMs: 100, canaryMs: 2 }), config);
+      assert.equal(d.batchSize, 1000, `sample ${i + 1} is too few to judge`);
+      s = d.state;
+    }
+    assert.equal(decide(s, quiet({ batchMs: 100, canaryMs: 2 }), config).batchSize, 750);
+
+    s = withCanaryBaseline(start(), 1);
+    const d = run(s, config.canaryWindow - 1, quiet({ batchMs: 100, canaryMs: 1 }));
+    assert.equal(d.batchSize, 1000, 'no growth before the window is full');
+    assert.equal(decide(d.state, quiet({ batchMs: 100, canaryMs: 1 }), config).batchSize, 1200);
+  });
+
+  test('one spike in the window is enough to back off (p99 of fewer than 100 samples is the max)', () => {
+    const s = { ...withCanary(1.0), canaryWindow: [...Array.from({ length: 19 }, () => 1.0), 1.7] };
+    assert.equal(canaryP99(s), 1.7);
+    assert.equal(decide(s, quiet({ batchMs: 100, canaryMs: 1.0 }), config).batchSize, 800);
+  });
+
+  test('while the canary is measured, host CPU is advisory; memory is not', () => {
+    const cpu = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, cpuPercent: 90 }), config);
+    assert.equal(cpu.batchSize, 1200);
+    assert.match(cpu.reasons.join('\n'), /cpu 90 % over 70 % \(advisory/);
+    const critical = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, cpuPercent: 99 }), config);
+    assert.equal(critical.action, 'continue');
+    const mem = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, memoryPercent: 90 }), config);
+    assert.equal(mem.batchSize, 800);
+    // Without a canary sample this time, CPU binds again.
+    assert.equal(decide(withCanary(1.0), quiet({ batchMs: 100, cpuPercent: 90 }), config).batchSize, 800);
+  });
+
+  test('no baseline: canary samples are collected but do not steer', () => {
+    const d = decide(start(), quiet({ batchMs: 100, canaryMs: 50 }), config);
+    assert.equal(d.batchSize, 1200);
+    assert.deepEqual(d.state.canaryWindow, [50]);
+  });
+
+  test('canaryBaseline: the typical windowed p99 of unloaded samples; window 1 is the median', () => {
+    assert.equal(canaryBaseline([3, 1, 2], 1), 2);
+    assert.equal(canaryBaseline([1, 2, 3, 4], 1), 2.5);
+    // Chunks of 4: maxima 4, 9, 5 → median 5 (the lone 9 does not set the budget).
+    assert.equal(canaryBaseline([1, 2, 3, 4, 1, 9, 1, 1, 5, 1, 1, 1], 4), 5);
+    assert.equal(canaryBaseline([], 20), null);
+    assert.equal(canaryBaseline([Number.NaN, -1, 0], 20), null);
+    assert.equal(canaryBaseline([2, 3], 20), 3);
+  });
+
+  test('withCanaryBaseline rejects nonsense and restarts the window', () => {
+    assert.equal(withCanaryBaseline(start({ canaryWindow: [1, 2] }), 0.8).canaryBaselineMs, 0.8);
+    assert.deepEqual(withCanaryBaseline(start({ canaryWindow: [1, 2] }), 0.8).canaryWindow, []);
+    assert.equal(withCanaryBaseline(start(), Number.NaN).canaryBaselineMs, null);
+    assert.equal(withCanaryBaseline(start(), -3).canaryBaselineMs, null);
+  });
+});
+
+describe('critical thresholds and hysteresis', () => {
+  test('critical CPU pauses with a reason; resume needs every signal under normal for several samples', () => {
+    const paused = decide(start(), quiet({ cpuPercent: 97 }), config);
+    assert.equal(paused.action, 'pause');
+    assert.equal(paused.state.paused, true);
+    assert.deepEqual(paused.state.pauseReasons, ['cpu 97 % over critical 95 %']);
+    assert.match(paused.reasons.join('\n'), /pausing: cpu 97 % over critical 95 %/);
+    assert.ok(paused.sleepMs >= PAUSED_POLL_MS);
+
+    // Back under critical but above normal: still paused, however long.
+    const between = run(paused.state, 50, quiet({ rows: 0, cpuPercent: 80 }));
+    assert.equal(between.action, 'pause');
+    assert.match(between.reasons.join('\n'), /still paused \(cpu 97 % over critical 95 %\): cpu 80 % over 70 %/);
+
+    // Under normal: calm samples count up, then one resume.
+    let s = between.state;
+    for (let i = 1; i < RESUME_AFTER_CALM_SAMPLES; i++) {
+      const d = decide(s, quiet({ rows: 0, cpuPercent: 50 }), config);
+      assert.equal(d.action, 'pause');
+      s = d.state;
+    }
+    const resumed = decide(s, quiet({ rows: 0, cpuPercent: 50 }), config);
+    assert.equal(resumed.action, 'resume');
+    assert.equal(resumed.state.paused, false);
+    assert.deepEqual(resumed.state.pauseReasons, []);
+    assert.equal(decide(resumed.state, quiet({ cpuPercent: 50 }), config).action, 'continue');
+  });
+
+  test('no flapping: a signal oscillating across the critical line keeps the pause, and across the normal line resets the count', () => {
+    let s = start();
+    const actions: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const d = decide(s, quiet({ rows: 0, cpuPercent: i % 2 === 0 ? 96 : 60 }), config);
+      actions.push(d.action);
+      s = d.state;
+    }
+    assert.ok(actions.every((a) => a === 'pause'), 'one calm sample in between never resumes');
+    // After a resume, load between normal and critical throttles but does not pause again.
+    s = run(s, RESUME_AFTER_CALM_SAMPLES, quiet({ rows: 0, cpuPercent: 50 })).state;
+    assert.equal(s.paused, false);
+    const d = run(s, 20, quiet({ cpuPercent: 90 }));
+    assert.equal(d.action, 'continue');
+    assert.equal(d.batchSize, config.minBatchSize);
+  });
+
+  test('every critical signal pauses', () => {
+    const cases: Array<[Partial<LoadSample>, RegExp]> = [
+      [{ cpuPercent: 96 }, /cpu 96 % over critical 95 %/],
+      [{ memoryPercent: 96 }, /memory 96 % over critical 95 %/],
+      [{ activeBackends: 51 }, /51 active backends over critical 50/],
+      [{ lockWaiters: 6 }, /6 lock waiters over critical 5/],
+      [{ replicaLagMs: 31_000 }, /replica lag 31000 ms over critical 30000 ms/],
+    ];
+    for (const [sample, reason] of cases) {
+      const d = decide(start(), quiet(sample), config);
+      assert.equal(d.action, 'pause', JSON.stringify(sample));
+      assert.match(d.state.pauseReasons.join('; '), reason);
+    }
+  });
+
+  test('the canary over its critical level pauses; the pause judges only samples taken during it', () => {
+    const d = decide(withCanary(1.0), quiet({ canaryMs: 5 }), config); // 5 > 4.5 × 1 ms
+    assert.equal(d.action, 'pause');
+    assert.match(d.state.pauseReasons[0]!, /canary p99 5 ms over critical 4\.50 × baseline 1 ms/);
+    assert.deepEqual(d.state.canaryWindow, []);
+    // Calm canary samples: gathering (4), then calm samples count toward the resume.
+    const actions = [];
+    let s = d.state;
+    for (let i = 0; i < 10; i++) {
+      const next = decide(s, quiet({ rows: 0, canaryMs: 1.0 }), config);
+      actions.push(next.action);
+      s = next.state;
+    }
+    assert.deepEqual(actions.slice(0, 7), ['pause', 'pause', 'pause', 'pause', 'pause', 'pause', 'resume']);
+  });
+
+  test('a critical signal while paused keeps the pause with fresh reasons; paused decisions never grow', () => {
+    const first = decide(start(), quiet({ cpuPercent: 96 }), config);
+    const second = decide(first.state, quiet({ batchMs: 10, memoryPercent: 97, cpuPercent: 50 }), config);
+    assert.equal(second.action, 'pause');
+    assert.deepEqual(second.state.pauseReasons, ['memory 97 % over critical 95 %']);
+    assert.ok(second.batchSize <= first.batchSize);
+  });
+});
+
+describe('convergence', () => {
+  test('sustained overload drives the batch to min and the pause up to max', () => {
+    const d = run(start(), 60, quiet({ batchMs: 6000, cpuPercent: 90 }));
+    assert.equal(d.batchSize, config.minBatchSize);
+    assert.equal(d.sleepMs, config.maxSleepMs);
+  });
+
+  test('sustained canary overshoot drives the batch to min and the pause up', () => {
+    let s = withCanaryBaseline(start({ sleepMs: 0 }), 1);
+    let d!: Decision;
+    for (let i = 0; i < 200; i++) {
+      d = decide(s, quiet({ batchMs: 100, canaryMs: 3 }), config);
+      s = d.state;
+    }
+    assert.equal(d.batchSize, config.minBatchSize);
+    assert.ok(d.sleepMs >= 5000, `pause ${d.sleepMs}`);
+  });
+
+  test('sustained idle drives the batch to max and the pause to min (with and without a canary)', () => {
+    const idle = (s: ControllerState) => quiet({ batchMs: s.batchSize * 0.01, rows: s.batchSize, cpuPercent: 5 });
+    const plain = run(start({ sleepMs: 5000 }), 200, idle);
+    assert.equal(plain.batchSize, config.maxBatchSize);
+    assert.equal(plain.sleepMs, config.minSleepMs);
+    const canary = run(withCanaryBaseline(start({ sleepMs: 5000 }), 1), 200, (s) => ({ ...idle(s), canaryMs: 1 }));
+    assert.equal(canary.batchSize, config.maxBatchSize);
+    assert.equal(canary.sleepMs, config.minSleepMs);
+  });
+
+  test('the batch settles where its smoothed time meets the target', () => {
+    // 2 ms per row: the target of 500 ms is 250 rows.
+    const d = run(start(), 100, (s) => quiet({ batchMs: s.batchSize * 2, rows: s.batchSize }));
+    assert.ok(Math.abs(d.batchSize - 250) <= 3, `batch ${d.batchSize}`);
+  });
+
+  test('load that comes and goes: shrink under it, recover after it', () => {
+    const loaded = run(start(), 30, quiet({ batchMs: 100, lockWaiters: 4 }));
+    assert.ok(loaded.batchSize < 200 && loaded.sleepMs > 1000);
+    const recovered = run(loaded.state, 100, (s) => quiet({ batchMs: s.batchSize * 0.01, rows: s.batchSize }));
+    assert.equal(recovered.batchSize, config.maxBatchSize);
+    assert.equal(recovered.sleepMs, 0);
+  });
+});
+
+describe('bounds and determinism', () => {
+  const weird = [Number.NaN, -1, -1e308, 0, 1e308, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, null, undefined, 0.5, 1e12];
+  const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+
+  function randomConfig(r: () => number): LoadControlConfig {
+    const minBatchSize = 1 + Math.floor(r() * 500);
+    const maxBatchSize = minBatchSize + Math.floor(r() * 20_000);
+    const minSleepMs = Math.floor(r() * 100);
+    const maxSleepMs = minSleepMs + Math.floor(r() * 20_000);
+    const c = resolveLoadControl({
+      minBatchSize,
+      maxBatchSize,
+      initialBatchSize: minBatchSize + Math.floor(r() * (maxBatchSize - minBatchSize + 1)),
+      minSleepMs,
+      maxSleepMs,
+      sleepMs: minSleepMs + Math.floor(r() * (maxSleepMs - minSleepMs + 1)),
+      adjustmentFactor: 0.01 + r() * 0.9,
+      canaryWindow: 1 + Math.floor(r() * 50),
+    });
+    assert.deepEqual(validateLoadControl(c), []);
+    return c;
+  }
+
+  function randomSample(r: () => number): LoadSample {
+    const v = (scale: number) => (r() < 0.2 ? pick(r, weird) : r() * scale);
+    return {
+      batchMs: v(20_000),
+      rows: v(20_000),
+      cpuPercent: v(120),
+      memoryPercent: v(120),
+      activeBackends: v(100),
+      lockWaiters: v(12),
+      replicaLagMs: r() < 0.3 ? null : v(60_000),
+      canaryMs: r() < 0.3 ? null : v(10),
+    } as LoadSample;
+  }
+
+  test('batch and pause stay whole numbers inside their bounds, whatever the samples; state stays JSON-exact', () => {
+    const r = rng(20250301);
+    for (let run = 0; run < 200; run++) {
+      const c = randomConfig(r);
+      let s = r() < 0.5 ? withCanaryBaseline(initialControllerState(c), 0.1 + r() * 5) : initialControllerState(c);
+      for (let i = 0; i < 100; i++) {
+        const sample = randomSample(r);
+        const d = decide(s, sample, c);
+        const where = `run ${run} step ${i}: ${JSON.stringify({ sample, c })}`;
+        assert.ok(Number.isInteger(d.batchSize) && d.batchSize >= c.minBatchSize && d.batchSize <= c.maxBatchSize, `batch ${d.batchSize} ${where}`);
+        assert.ok(Number.isInteger(d.sleepMs) && d.sleepMs >= c.minSleepMs && d.sleepMs <= c.maxSleepMs, `sleep ${d.sleepMs} ${where}`);
+        assert.equal(d.state.batchSize, d.batchSize);
+        assert.ok(['continue', 'pause', 'resume'].includes(d.action));
+        assert.ok(d.state.canaryWindow.length <= c.canaryWindow);
+        // Workflow state crosses continue-as-new as JSON: nothing may change on the way.
+        assert.deepEqual(JSON.parse(JSON.stringify(d.state)), d.state, where);
+        // Deterministic: the same inputs give the same decision (Temporal replays it).
+        assert.deepEqual(decide(s, sample, c), d);
+        s = d.state;
+      }
+    }
+  });
+
+  test('a corrupted state still yields in-bounds decisions', () => {
+    const r = rng(7);
+    for (let i = 0; i < 2000; i++) {
+      const state = {
+        batchSize: pick(r, weird),
+        sleepMs: pick(r, weird),
+        smoothedBatchMs: pick(r, weird),
+        smoothedRowMs: pick(r, weird),
+        canaryBaselineMs: pick(r, weird),
+        canaryWindow: r() < 0.5 ? [pick(r, weird), pick(r, weird), 1] : pick(r, weird),
+        paused: r() < 0.5,
+        pauseReasons: r() < 0.5 ? ['x', 3] : null,
+        calmSamples: pick(r, weird),
+      } as unknown as ControllerState;
+      const d = decide(state, randomSample(r), config);
+      assert.ok(Number.isInteger(d.batchSize) && d.batchSize >= 100 && d.batchSize <= 10_000, `batch ${d.batchSize} from ${JSON.stringify(state)}`);
+      assert.ok(Number.isInteger(d.sleepMs) && d.sleepMs >= 0 && d.sleepMs <= 10_000, `sleep ${d.sleepMs}`);
+      assert.deepEqual(JSON.parse(JSON.stringify(d.state)), d.state);
+    }
+  });
+
+  test('a config validation would reject is repaired, not trusted: bounds still hold', () => {
+    const bad = { ...DEFAULT_LOAD_CONTROL, minBatchSize: 500, maxBatchSize: 200, minSleepMs: Number.NaN, maxSleepMs: -5, adjustmentFactor: 7 };
+    const d = decide(initialControllerState(bad), quiet({ batchMs: 6000 }), bad);
+    assert.equal(d.batchSize, 500);
+    assert.ok(d.sleepMs >= 0 && d.sleepMs <= 100);
+  });
+
+  test('a sample that went through JSON (NaN → null) is treated as unknown, not as zero', () => {
+    const d = decide(start(), JSON.parse(JSON.stringify(quiet({ batchMs: Number.NaN, cpuPercent: Number.NaN }))) as LoadSample, config);
+    assert.equal(d.batchSize, 1000);
+    assert.equal(d.action, 'continue');
+  });
+});
+
+describe('live changes (setLoadControl)', () => {
+  test('a changed initialBatchSize or sleepMs takes effect now; bounds follow the new config', () => {
+    const s = start({ batchSize: 4000, sleepMs: 700, canaryWindow: [1, 2, 3, 4] });
+    const next = resolveLoadControl({ initialBatchSize: 500 });
+    assert.equal(applyConfigChange(s, config, next).batchSize, 500);
+    assert.equal(applyConfigChange(s, config, next).sleepMs, 700);
+    const tighter = resolveLoadControl({ maxBatchSize: 2000, sleepMs: 50, canaryWindow: 2 });
+    const t = applyConfigChange(s, config, tighter);
+    assert.equal(t.batchSize, 2000);
+    assert.equal(t.sleepMs, 50);
+    assert.deepEqual(t.canaryWindow, [3, 4]);
+  });
+});
