@@ -1,7 +1,7 @@
 // Starts the runner (taking the database's lock) and follows it to the end, translating how it
 // ended into the CLI's exit codes.
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, ApplicationFailure, CancelledFailure, TerminatedFailure } from '@temporalio/common';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, ApplicationFailure, CancelledFailure, ChildWorkflowFailure, TerminatedFailure } from '@temporalio/common';
 import { CliExit, EXIT } from '../cli/exit-codes';
 import { type LockConfig } from '../config/resolve-config';
 import {
@@ -118,6 +118,10 @@ function explainFailure(error: unknown): RunResult {
   if (error instanceof WorkflowFailedError) {
     const cause = error.cause;
     if (cause instanceof CancelledFailure) return { exitCode: EXIT.MIGRATION_FAILED, message: 'the run was cancelled; every applied step was undone', finished: [] };
+    // `cancel ID` cancels the migration (child) workflow; the runner rethrows that as-is.
+    if (cause instanceof ChildWorkflowFailure && cause.cause instanceof CancelledFailure) {
+      return { exitCode: EXIT.MIGRATION_FAILED, message: `${cause.execution.workflowId} was cancelled; every applied step was undone`, finished: [] };
+    }
     if (cause instanceof TerminatedFailure) {
       return { exitCode: EXIT.MIGRATION_FAILED, message: 'the run was terminated (unlock --force?); the running migration was asked to compensate', finished: [] };
     }

@@ -63,8 +63,15 @@ export async function cancellableSleep(ms: number): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, ms));
     return;
   }
-  activity.heartbeat();
-  await activity.sleep(ms);
+  // Keep heartbeating through the pause: a backoff longer than the heartbeat timeout (lock retries
+  // back off up to 15 s plus jitter) would otherwise time the activity out and start a second attempt.
+  const timer = setInterval(() => activity.heartbeat(), HEARTBEAT_INTERVAL_MS);
+  try {
+    activity.heartbeat();
+    await activity.sleep(ms);
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 export function throwIfCancelled(): void {
