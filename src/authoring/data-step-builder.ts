@@ -88,7 +88,7 @@ function compileWhere(where: WhereInput | undefined, params: unknown[] | undefin
     problems.push('`where` has no conditions; omit it to mean every row');
     return null;
   }
-  return { sql: parts.join(' AND '), parameters };
+  return { sql: parts.join(' AND '), parameters, columns: Object.keys(where) };
 }
 
 function backupFlag(options: DataStepOptions | undefined): boolean {

@@ -6,6 +6,8 @@ import { type QualifiedName } from './identifiers';
 export interface WhereClause {
   sql: string;
   parameters: unknown[];
+  /** Columns named by an object-form `where` (checked against the table at plan time). */
+  columns?: string[];
 }
 
 export type SetValue = { column: string; value: unknown } | { column: string; raw: string };

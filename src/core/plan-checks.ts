@@ -4,6 +4,7 @@
 // because the statement may have created the object.
 import type { Catalog } from '../db/catalog';
 import { formatQualifiedName, type QualifiedName } from './identifiers';
+import { dataStepProblems } from './data-plan-checks';
 import { type MigrationPlan, type StepPlan } from './plan';
 import { type PlanProblem } from './plan-error';
 
@@ -43,17 +44,21 @@ export function checkPlans(plans: MigrationPlan[], catalog: Catalog): PlanCheckR
   let opaque = false; // an sql step ran earlier in this run
 
   for (const plan of plans) {
-    const report = (step: StepPlan | null, message: string, missing = false) => {
-      const problem: PlanProblem = { file: plan.file, message, ...(step ? { step: { number: step.index + 1, label: step.label } } : {}) };
+    const report = (step: StepPlan | null, message: string, missing = false, fix?: string) => {
+      const problem: PlanProblem = { file: plan.file, message, ...(step ? { step: { number: step.index + 1, label: step.label } } : {}), ...(fix ? { fix } : {}) };
       (missing && opaque ? warnings : problems).push(problem);
     };
     const needTable = (step: StepPlan, name: QualifiedName): SimTable | null => {
       const table = tables.get(key(name));
-      if (!table) report(step, `table ${formatQualifiedName(name)} does not exist`, true);
+      if (!table) report(step, `table ${formatQualifiedName(name)} does not exist`, true, 'check the table name, or create the table in an earlier step');
       return table ?? null;
     };
     const needColumn = (step: StepPlan, name: QualifiedName, table: SimTable | null, column: string) => {
-      if (table && !table.columns.has(column)) report(step, `column ${formatQualifiedName(name)}.${column} does not exist`, true);
+      if (table && !table.columns.has(column)) {
+        const known = [...table.columns];
+        const shown = `${known.slice(0, 12).join(', ')}${known.length > 12 ? ', …' : ''}`;
+        report(step, `column ${formatQualifiedName(name)}.${column} does not exist`, true, `check the column name (${formatQualifiedName(name)} has ${shown || 'no columns'}), or add the column in an earlier step`);
+      }
     };
 
     for (const step of plan.steps) {
@@ -126,6 +131,17 @@ export function checkPlans(plans: MigrationPlan[], catalog: Catalog): PlanCheckR
           opaque = true;
           warnings.push({ file: plan.file, step: { number: step.index + 1, label: step.label }, message: 'raw SQL is not checked before it runs; make sure `down` undoes it exactly' });
           break;
+        case 'updateRecords':
+        case 'deleteRecords':
+        case 'createRecords':
+        case 'eachBatch': {
+          const table = needTable(step, step.table);
+          if (table) for (const p of dataStepProblems(step, table)) report(step, p.message, !p.message.includes('primary key'), p.fix);
+          if (!step.backup) {
+            warnings.push({ file: plan.file, step: { number: step.index + 1, label: step.label }, message: 'runs with backup: false: it cannot be undone, and `down` past this migration is refused' });
+          }
+          break;
+        }
       }
     }
     for (const validation of plan.validations) {

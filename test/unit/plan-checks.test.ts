@@ -94,3 +94,27 @@ test('a blocking index build on a large table is a lint warning', () => {
   assert.deepEqual(result.problems, []);
   assert.match(result.warnings[0]!.message, /without CONCURRENTLY.*writes are blocked/);
 });
+
+test('data steps: unknown set/where/row columns and a missing primary key are problems', () => {
+  const result = checkPlans(
+    [
+      plan((m) => [
+        m.updateRecords('inventories', { where: { prise: null }, set: { price: 0, sttatus: 'x' } }),
+        m.createRecords('categories', [{ name: 'a', colour: 'red' }]),
+        m.deleteRecords('events', { where: "payload->>'k' = $1", params: ['v'] }),
+        m.updateRecords('inventories', { where: 'price IS NULL', set: { price: 0 } }),
+      ]),
+    ],
+    catalog,
+  );
+  assert.deepEqual(
+    result.problems.map((p) => `${p.step?.number}: ${p.message}`),
+    ['1: where column prise does not exist', '1: set column sttatus does not exist', '2: row column colour does not exist', '3: the table has no primary key'],
+  );
+});
+
+test('data steps with backup: false are flagged as irreversible', () => {
+  const result = checkPlans([plan((m) => [m.updateRecords('inventories', { set: { price: 0 }, backup: false })])], catalog);
+  assert.deepEqual(result.problems, []);
+  assert.match(result.warnings[0]!.message, /backup: false.*cannot be undone/);
+});
