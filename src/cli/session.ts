@@ -13,7 +13,9 @@ import { redactUrl } from '../config/redact';
 
 export async function withTargetDatabase<T>(config: ResolvedConfig, work: (target: TargetDatabase, dbKey: string) => Promise<T>): Promise<T> {
   const url = requireDatabaseUrl(config);
-  const target = openTargetDatabase(url, { max: 4, applicationName: 'stockrx-migrate cli' });
+  // The CLI only runs short catalog and journal queries, so waiting long for a connection means the
+  // URL is wrong (firewalled host, a port that is not Postgres): report it instead of hanging.
+  const target = openTargetDatabase(url, { max: 4, applicationName: 'stockrx-migrate cli', connectTimeoutMs: 15_000 });
   try {
     try {
       await sql`SELECT 1`.execute(target.db);

@@ -38,7 +38,15 @@ export async function loadMigrations(migrationsDir: string): Promise<MigrationPl
     try {
       loaded = (await import(pathToFileURL(path.join(migrationsDir, file)).href)) as { default?: unknown };
     } catch (error) {
-      problems.push({ file, message: `cannot be loaded: ${redactSecrets(error instanceof Error ? error.message : String(error)).split('\n')[0]}` });
+      // Not just the first line: esbuild's is "Transform failed with 1 error:", and the line:column
+      // and what is wrong follow on the next ones.
+      const detail = redactSecrets(error instanceof Error ? error.message : String(error))
+        .split('\n')
+        .map((line) => line.trim())
+        .filter(Boolean)
+        .slice(0, 4)
+        .join(' ');
+      problems.push({ file, message: `cannot be loaded: ${detail}`, fix: 'correct the file so it compiles and imports without throwing' });
       continue;
     }
     if (!isDefinedMigration(loaded.default)) {

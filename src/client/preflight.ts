@@ -37,7 +37,7 @@ export async function preflightUp(db: Db, config: ResolvedConfig, options: { to?
     }
   }
   if (options.to !== undefined && !plans.some((p) => p.id === options.to)) {
-    problems.push({ file: options.to, message: `--to names no migration in ${config.migrationsDir}` });
+    problems.push({ file: options.to, message: `--to names no migration in ${config.migrationsDir}`, fix: 'pass the id of a migration file (its name without the extension); `stockrx-migrate status` lists them' });
   }
   if (problems.length > 0) throw new PlanError(problems);
 
@@ -71,7 +71,12 @@ export async function preflightDown(db: Db, options: { id?: string; steps?: numb
     const records = await readStepRecords(db, row.id);
     const irreversible = records.find((r) => r.compensation.action.kind === 'irreversible');
     if (irreversible) {
-      problems.push({ file: row.id, step: { number: irreversible.step_index + 1, label: irreversible.label }, message: 'is irreversible, so down cannot pass this migration; nothing was rolled back' });
+      problems.push({
+        file: row.id,
+        step: { number: irreversible.step_index + 1, label: irreversible.label },
+        message: 'is irreversible, so down cannot pass this migration; nothing was rolled back',
+        fix: 'roll back only the migrations applied after it (`down --steps N`), or undo its change with a new migration',
+      });
     }
   }
   if (problems.length > 0) throw new PlanError(problems);

@@ -7,11 +7,13 @@ export interface PlanProblem {
   /** 1-based step number and label, when the problem belongs to a step. */
   step?: { number: number; label: string };
   message: string;
+  /** What to do about it, when the message alone does not say. */
+  fix?: string;
 }
 
 export function formatPlanProblem(problem: PlanProblem): string {
   const where = problem.step ? `${problem.file}, step ${problem.step.number} (${problem.step.label})` : problem.file;
-  return `${where}: ${problem.message}`;
+  return `${where}: ${problem.message}${problem.fix ? `; fix: ${problem.fix}` : ''}`;
 }
 
 export class PlanError extends Error {

@@ -14,10 +14,21 @@ export interface TargetDatabase {
   close(): Promise<void>;
 }
 
-export function openTargetDatabase(url: string, options: { max?: number; applicationName?: string } = {}): TargetDatabase {
+export interface OpenOptions {
+  max?: number;
+  applicationName?: string;
+  /**
+   * Give up on a connection attempt (or a wait for a pooled one) after this long. Without it a host
+   * that drops packets, or a port that accepts but never answers, hangs the caller forever.
+   */
+  connectTimeoutMs?: number;
+}
+
+export function openTargetDatabase(url: string, options: OpenOptions = {}): TargetDatabase {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
+    ...(options.connectTimeoutMs !== undefined ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
     application_name: options.applicationName ?? 'stockrx-migrate',
     // Postgres ≥ 14: notice a vanished client within a second.
     options: '-c client_connection_check_interval=1000',
