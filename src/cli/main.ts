@@ -5,18 +5,22 @@ import { isConfigError } from '../config/errors';
 import { redactSecrets } from '../config/redact';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config';
 import { PlanError } from '../core/plan-error';
-import { cancelCommand, locksCommand, resolveCommand, unlockCommand } from './commands/control';
-import { demoCommand } from './commands/demo';
-import { downCommand } from './commands/down';
-import { newCommand } from './commands/new';
-import { planCommand } from './commands/plan';
-import { statusCommand } from './commands/status';
-import { pauseCommand, resumeCommand, setCommand } from './commands/steer';
-import { upCommand } from './commands/up';
-import { devCommand, workerCommand } from './commands/worker';
 import { CliExit, EXIT, type ExitCode } from './exit-codes';
 import { createOutput, type Output } from './output';
-import { TemporalCliNotFoundError } from '../embedded/temporal-cli';
+
+// Commands are imported when they run: `--help` or a bad flag must not pay for loading the
+// Temporal worker, webpack and the database drivers (seconds on a small machine).
+const commands = {
+  control: () => import('./commands/control'),
+  demo: () => import('./commands/demo'),
+  down: () => import('./commands/down'),
+  new: () => import('./commands/new'),
+  plan: () => import('./commands/plan'),
+  status: () => import('./commands/status'),
+  steer: () => import('./commands/steer'),
+  up: () => import('./commands/up'),
+  worker: () => import('./commands/worker'),
+};
 
 type Action = (config: ResolvedConfig, out: Output, args: unknown[], options: Record<string, unknown>) => Promise<ExitCode>;
 
@@ -53,26 +57,26 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .description('apply pending migrations (in-process worker unless --no-worker)')
     .option('--to <id>', 'stop after this migration')
     .option('--no-worker', 'do not run a worker in this process (one runs elsewhere)')
-    .action(run((config, out, _args, o) => upCommand(config, { worker: o.worker !== false, ...(typeof o.to === 'string' ? { to: o.to } : {}) }, out)));
+    .action(run(async (config, out, _args, o) => (await commands.up()).upCommand(config, { worker: o.worker !== false, ...(typeof o.to === 'string' ? { to: o.to } : {}) }, out)));
 
   program
     .command('down [id]')
     .description('roll back the last applied migration, N of them (--steps), or everything down to ID')
     .addOption(new Option('--steps <n>', 'how many to roll back (default 1)').argParser(positiveInteger))
     .option('--no-worker', 'do not run a worker in this process')
-    .action(run((config, out, [id], o) => downCommand(config, { worker: o.worker !== false, ...(typeof id === 'string' ? { id } : {}), ...(typeof o.steps === 'number' ? { steps: o.steps } : {}) }, out)));
+    .action(run(async (config, out, [id], o) => (await commands.down()).downCommand(config, { worker: o.worker !== false, ...(typeof id === 'string' ? { id } : {}), ...(typeof o.steps === 'number' ? { steps: o.steps } : {}) }, out)));
 
-  program.command('status').description('state of every migration').action(run((config, out) => statusCommand(config, out)));
+  program.command('status').description('state of every migration').action(run(async (config, out) => (await commands.status()).statusCommand(config, out)));
 
   program
     .command('plan')
     .description('dry run: print the plan of pending migrations and lint findings; change nothing')
     .option('--to <id>', 'stop after this migration')
-    .action(run((config, out, _a, o) => planCommand(config, typeof o.to === 'string' ? { to: o.to } : {}, out)));
+    .action(run(async (config, out, _a, o) => (await commands.plan()).planCommand(config, typeof o.to === 'string' ? { to: o.to } : {}, out)));
 
-  program.command('new <name>').description('create migrations/<timestamp>_<name>.ts').action(run((config, out, [name]) => newCommand(config, String(name), out)));
+  program.command('new <name>').description('create migrations/<timestamp>_<name>.ts').action(run(async (config, out, [name]) => (await commands.new()).newCommand(config, String(name), out)));
 
-  program.command('cancel <id>').description('cancel a running migration; its applied steps are compensated').action(run((config, out, [id]) => cancelCommand(config, String(id), out)));
+  program.command('cancel <id>').description('cancel a running migration; its applied steps are compensated').action(run(async (config, out, [id]) => (await commands.control()).cancelCommand(config, String(id), out)));
 
   program
     .command('resolve <id>')
@@ -80,35 +84,35 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--retry', 'run the failed compensation again')
     .option('--skip', 'give up on that compensation and continue with the others')
     .action(
-      run((config, out, [id], o) => {
+      run(async (config, out, [id], o) => {
         if (!!o.retry === !!o.skip) throw new CliExit(EXIT.BAD_INPUT, 'pass exactly one of --retry or --skip');
-        return resolveCommand(config, String(id), o.retry ? 'retry' : 'skip', out);
+        return (await commands.control()).resolveCommand(config, String(id), o.retry ? 'retry' : 'skip', out);
       }),
     );
 
-  program.command('pause <id>').description('pause a running data migration after its current slice').action(run((config, out, [id]) => pauseCommand(config, String(id), out)));
-  program.command('resume <id>').description('resume a paused data migration from its checkpoint').action(run((config, out, [id]) => resumeCommand(config, String(id), out)));
+  program.command('pause <id>').description('pause a running data migration after its current slice').action(run(async (config, out, [id]) => (await commands.steer()).pauseCommand(config, String(id), out)));
+  program.command('resume <id>').description('resume a paused data migration from its checkpoint').action(run(async (config, out, [id]) => (await commands.steer()).resumeCommand(config, String(id), out)));
   program
     .command('set <id> <assignments...>')
     .description('change load control of a running migration, e.g. `set ID batchSize=500 sleepMs=50` (validated)')
-    .action(run((config, out, [id, assignments]) => setCommand(config, String(id), (assignments as string[]) ?? [], out)));
+    .action(run(async (config, out, [id, assignments]) => (await commands.steer()).setCommand(config, String(id), (assignments as string[]) ?? [], out)));
 
-  program.command('locks').description('databases locked by a running runner').action(run((config, out) => locksCommand(config, out)));
+  program.command('locks').description('databases locked by a running runner').action(run(async (config, out) => (await commands.control()).locksCommand(config, out)));
 
   program
     .command('unlock [key]')
     .description('terminate the runner holding a database lock (requires --force; prefer cancel)')
     .option('--force', 'really terminate it')
-    .action(run((config, out, [key], o) => unlockCommand(config, typeof key === 'string' ? key : undefined, o.force === true, out)));
+    .action(run(async (config, out, [key], o) => (await commands.control()).unlockCommand(config, typeof key === 'string' ? key : undefined, o.force === true, out)));
 
-  program.command('worker').description('run a worker for DATABASE_URL').action(run((config, out) => workerCommand(config, out)));
-  program.command('dev').description('embedded Temporal dev server (Web UI) plus a worker, in the foreground').action(run((config, out) => devCommand(config, out)));
+  program.command('worker').description('run a worker for DATABASE_URL').action(run(async (config, out) => (await commands.worker()).workerCommand(config, out)));
+  program.command('dev').description('embedded Temporal dev server (Web UI) plus a worker, in the foreground').action(run(async (config, out) => (await commands.worker()).devCommand(config, out)));
   program
     .command('demo')
     .description('embedded Temporal + embedded Postgres: seed StockRx data, apply, roll back a failure, show status')
     .option('--rows <n>', 'inventories rows to seed', '100000')
     .option('--no-keep', 'exit at the end even on a terminal (default: keep the Web UI up until Ctrl-C when stdout is a TTY)')
-    .action(run((config, out, _a, o) => demoCommand(config, { rows: Number(o.rows), keep: o.keep !== false }, out)));
+    .action(run(async (config, out, _a, o) => (await commands.demo()).demoCommand(config, { rows: Number(o.rows), keep: o.keep !== false }, out)));
 
   return program;
 }
@@ -137,7 +141,7 @@ export async function main(argv: string[]): Promise<number> {
       out.error(`nothing was changed; fix these problems first:\n${error.problems.length > 1 ? '' : ''}${error.message.split('\n').map((l) => `  ${l}`).join('\n')}`);
       return EXIT.BAD_INPUT;
     }
-    if (error instanceof TemporalCliNotFoundError) {
+    if (error instanceof Error && error.name === 'TemporalCliNotFoundError') {
       out.error(error.message);
       return EXIT.BAD_INPUT;
     }

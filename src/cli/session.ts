@@ -6,9 +6,9 @@ import { type ResolvedConfig, requireDatabaseUrl } from '../config/resolve-confi
 import { ConfigError } from '../config/errors';
 import { describeConnectionError, openTargetDatabase, type TargetDatabase } from '../db/connect';
 import { sql } from 'kysely';
-import { openTemporal, type TemporalSession } from '../client/temporal-connection';
+import { type TemporalSession } from '../client/temporal-connection';
 import { createLogger } from '../logging/logger';
-import { type RunningWorker, startWorker } from '../worker';
+import { type RunningWorker } from '../worker';
 import { redactUrl } from '../config/redact';
 
 export async function withTargetDatabase<T>(config: ResolvedConfig, work: (target: TargetDatabase, dbKey: string) => Promise<T>): Promise<T> {
@@ -41,6 +41,9 @@ function workerLogger(config: ResolvedConfig) {
 }
 
 export async function withWorkflows<T>(config: ResolvedConfig, options: { worker: boolean; log?: (m: string) => void }, work: (session: WorkflowSession) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: read-only verbs (status, plan) never need Temporal or the worker.
+  const { openTemporal } = await import('../client/temporal-connection');
+  const { startWorker } = await import('../worker');
   const temporal = await openTemporal(config, options.log ? { log: options.log } : {});
   let worker: RunningWorker | null = null;
   try {
