@@ -2,6 +2,7 @@
 // and step it belongs to. Checks here need no database; live checks are in client/check-plan.ts.
 import { planChecksum } from '../core/checksum';
 import { isDataStep } from '../core/data-plan';
+import { resolveLoadControl, validateLoadControl } from '../core/load-control-config';
 import { type MigrationPlan, type StepPlan, type ValidationPlan } from '../core/plan';
 import { PlanError, type PlanProblem } from '../core/plan-error';
 import { type DefinedMigration } from './define-migration';
@@ -101,5 +102,9 @@ function numericRecord(value: unknown, problems: PlanProblem[], file: string): R
     if (typeof v !== 'number' || !Number.isFinite(v)) problems.push({ file, message: `loadControl.${key} must be a number` });
     else result[key] = v;
   }
+  // The settings as the workflow will run them (defaults filled in): unknown names, values out of
+  // range and contradictions (min above max, critical not above normal…) stop the plan here
+  // instead of failing the run or being repaired silently by the controller.
+  for (const text of validateLoadControl(resolveLoadControl(result))) problems.push({ file, message: `loadControl: ${text}` });
   return result;
 }

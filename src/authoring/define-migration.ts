@@ -2,21 +2,12 @@
 // to a plan happens in the CLI (compile-plan.ts), so a migration file stays cheap to import and
 // side-effect free.
 import { type Kysely } from 'kysely';
+import { type LoadControlConfig } from '../core/load-control-config';
 import { type StepBuilder, type StepSpec } from './step-builder';
 import { type ValidationBuilder, type ValidationSpec } from './validation-builder';
 
-export interface LoadControlOptions {
-  initialBatchSize: number;
-  minBatchSize: number;
-  maxBatchSize: number;
-  cpuThreshold: number;
-  memoryThreshold: number;
-  queryTimeThresholdMs: number;
-  adjustmentFactor: number;
-  sleepMs: number;
-  minSleepMs: number;
-  maxSleepMs: number;
-}
+/** Load-control settings a migration may set; every one left out takes its default. */
+export type LoadControlOptions = Partial<LoadControlConfig>;
 
 export interface HandlerContext {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations see the database untyped
@@ -29,7 +20,7 @@ export type CheckHandler = (ctx: HandlerContext) => unknown;
 
 export interface MigrationDefinition {
   description?: string;
-  loadControl?: Partial<LoadControlOptions>;
+  loadControl?: LoadControlOptions;
   steps: (m: StepBuilder) => StepSpec[];
   validate?: (v: ValidationBuilder) => ValidationSpec[];
   handlers?: Record<string, CheckHandler>;

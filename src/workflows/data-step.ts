@@ -43,12 +43,15 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
     rowsPerSecond: ctx.control.rowsPerSecond,
     etaSeconds: null,
     paused: ctx.control.paused,
-    throttled: false,
-    reasons: [],
+    // After continue-as-new during a critical pause the carried controller is still paused: say so
+    // from the first query on, not only after the next slice.
+    throttled: ctx.control.controller.paused,
+    reasons: [...ctx.control.controller.pauseReasons],
     lastSample: null,
     loadControl: ctx.control.loadControl,
   };
   ctx.progress.data = data;
+  if (data.throttled && ctx.progress.status === 'running') ctx.progress.status = 'throttled';
 
   while (!checkpoint.done) {
     if (ctx.control.paused) {

@@ -1,5 +1,6 @@
 // A Temporal client and an in-test worker on the harness's server, using the prebuilt bundle.
 import { Client, Connection } from '@temporalio/client';
+import { type LoadSource } from '../../src/activities/data/load-source';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import { createLogger } from '../../src/logging/logger';
 import { testEnv } from './env';
@@ -9,7 +10,7 @@ export async function testClient(): Promise<{ client: Client; close(): Promise<v
   return { client: new Client({ connection }), close: () => connection.close() };
 }
 
-export async function startTestWorker(options: { databaseUrl: string; taskQueue: string; migrationsDir: string }): Promise<RunningWorker> {
+export async function startTestWorker(options: { databaseUrl: string; taskQueue: string; migrationsDir: string; loadSource?: LoadSource }): Promise<RunningWorker> {
   const env = testEnv();
   return startWorker({
     ...options,

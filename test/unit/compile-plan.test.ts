@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compilePlan } from '../../src/authoring/compile-plan';
 import { defineMigration } from '../../src/authoring/define-migration';
+import { type StepBuilder } from '../../src/authoring/step-builder';
 import { PlanError } from '../../src/core/plan-error';
 
 const ID = '20250101120000_add_index_to_inventories';
@@ -120,4 +121,45 @@ test('validations compile with their parameters', () => {
   const noRows = plan.validations[2]!;
   assert.ok(noRows.kind === 'noRows');
   assert.deepEqual(noRows.parameters, [0]);
+});
+
+test('loadControl: every controller setting is accepted; invalid settings are file-level plan problems', () => {
+  const steps = (m: StepBuilder) => [m.updateRecords('inventories', { where: { status: 'active' }, set: { price: 0 } })];
+  // Keys beyond the seed's ten (target batch time, database load, canary, critical levels) type-check and compile.
+  const loadControl = {
+    initialBatchSize: 500, minBatchSize: 100, maxBatchSize: 2000, sleepMs: 50, maxSleepMs: 5000,
+    targetBatchMs: 300, latencyBudget: 2, canaryWindow: 10, activeBackendsThreshold: 8, activeBackendsCritical: 30,
+    lockWaitersThreshold: 1, lockWaitersCritical: 4, replicaLagThresholdMs: 2000, replicaLagCriticalMs: 20_000, memoryCritical: 90,
+  };
+  const plan = compilePlan(ID, `${ID}.ts`, defineMigration({ loadControl, steps }));
+  assert.deepEqual(plan.loadControl, loadControl);
+
+  const invalid = (lc: Record<string, number>): PlanError => {
+    try {
+      compilePlan(ID, `${ID}.ts`, defineMigration({ loadControl: lc, steps }));
+    } catch (error) {
+      if (error instanceof PlanError) return error;
+      throw error;
+    }
+    assert.fail(`expected a PlanError for ${JSON.stringify(lc)}`);
+  };
+  const error = invalid({ minBatchSize: 5000, maxBatchSize: 1000, cpuThreshold: 0, lockWaitersCritical: 2, maxBatchSzie: 10 });
+  // The file, no step: each problem names the setting (the CLI prints them all and exits 2).
+  assert.ok(error.problems.every((p) => p.file === `${ID}.ts` && p.step === undefined), JSON.stringify(error.problems));
+  const messages = error.problems.map((p) => p.message);
+  assert.ok(messages.some((m) => /^loadControl: unknown load-control setting "maxBatchSzie": did you mean maxBatchSize\?/.test(m)), messages.join('\n'));
+  assert.ok(messages.some((m) => /^loadControl: minBatchSize \(5000\) is above maxBatchSize \(1000\)/.test(m)), messages.join('\n'));
+  // initialBatchSize defaults to 1000, which the new minimum no longer allows.
+  assert.ok(messages.some((m) => /^loadControl: initialBatchSize \(1000\) is below minBatchSize \(5000\)/.test(m)), messages.join('\n'));
+  assert.ok(messages.some((m) => /^loadControl: cpuThreshold is a percentage/.test(m)), messages.join('\n'));
+  // Checked against the defaults too: lockWaitersCritical 2 is not above the default threshold 2.
+  assert.ok(messages.some((m) => /^loadControl: lockWaitersCritical \(2\) must be above lockWaitersThreshold \(2\)/.test(m)), messages.join('\n'));
+  assert.equal(messages.length, 5, messages.join('\n'));
+
+  // A non-number is reported once, as before, not again by the relational checks.
+  assert.deepEqual(
+    invalid({ maxBatchSize: 'big' as unknown as number }).problems.map((p) => p.message),
+    ['loadControl.maxBatchSize must be a number'],
+  );
+  assert.match(invalid({ targetBatchMs: 9000 }).message, /loadControl: targetBatchMs \(9000\) is above queryTimeThresholdMs \(5000\)/);
 });
