@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities/create-activities';
+import { type LoadSource } from './activities/data/load-source';
 import { createMigrationRegistry } from './activities/migration-registry';
 import { openTargetDatabase, type TargetDatabase } from './db/connect';
 import { createLogger, type Logger } from './logging/logger';
@@ -22,6 +23,8 @@ export interface WorkerSettings {
   workflowBundlePath?: string;
   /** Time given to running activities to finish or notice cancellation on shutdown. */
   shutdownGraceTimeMs?: number;
+  /** Where data steps read host and database load; defaults to the real samplers (tests inject a fake). */
+  loadSource?: LoadSource;
 }
 
 export interface RunningWorker {
@@ -47,6 +50,12 @@ function installRuntime(logger: Logger): void {
       warn: (m, meta) => logger.warn(meta ?? {}, m),
       error: (m, meta) => logger.error(meta ?? {}, m),
     },
+    // The SDK's default shuts every worker down on SIGINT/SIGTERM/SIGQUIT/SIGUSR2. With an
+    // in-process worker (`up`, `down`, `demo`) that left the command waiting forever for a run no
+    // worker would progress, and its listener also kept the dev server's exit hook from running.
+    // Signals belong to the commands: `worker`/`dev` stop their worker themselves; `up`/`down` end
+    // (the run stays open in Temporal and resumes with the next worker).
+    shutdownSignals: [],
   });
 }
 
@@ -64,8 +73,18 @@ export async function startWorker(settings: WorkerSettings): Promise<RunningWork
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     ...workflowSource,
-    activities: createActivities({ db: target.db, logger, registry: createMigrationRegistry(path.resolve(settings.migrationsDir)) }),
+    activities: createActivities({
+      db: target.db,
+      logger,
+      registry: createMigrationRegistry(path.resolve(settings.migrationsDir)),
+      loadSource: settings.loadSource,
+    }),
     shutdownGraceTime: settings.shutdownGraceTimeMs ?? 10_000,
+    // Cancellation reaches an activity only in a heartbeat response, and the SDK batches
+    // heartbeats to 80 % of the heartbeat timeout by default (12 s at 15 s): a `cancel` would take
+    // that long to stop a running CREATE INDEX. Two seconds keeps cancel prompt at little cost.
+    maxHeartbeatThrottleInterval: '2 seconds',
+    defaultHeartbeatThrottleInterval: '2 seconds',
     bundlerOptions: { ignoreModules: [] },
   });
   const done = worker.run().finally(async () => {
