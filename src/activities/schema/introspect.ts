@@ -45,7 +45,13 @@ export async function primaryKeyColumns(conn: Db, table: QualifiedName): Promise
   return rows.map((r) => r.name);
 }
 
-/** Indexes (not constraint-backed) and constraints that Postgres drops together with a column. */
+/**
+ * Indexes (not constraint-backed) and constraints that Postgres drops together with a column.
+ * Which indexes use the column (keys, expressions, predicate) is read from pg_depend, where Postgres
+ * itself looks: matching the name in the expression text would also catch a string literal, e.g.
+ * WHERE status = 'active' when dropping a column `active`, and the undo would then try to
+ * create an index that still exists.
+ */
 export async function objectsOnColumn(conn: Db, table: QualifiedName, column: string): Promise<{ indexes: string[]; constraints: { name: string; definition: string }[] }> {
   const indexes = await sql<{ definition: string }>`
     SELECT pg_get_indexdef(i.indexrelid) AS definition
@@ -54,8 +60,9 @@ export async function objectsOnColumn(conn: Db, table: QualifiedName, column: st
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = ${column}
     WHERE n.nspname = ${table.schema} AND c.relname = ${table.name}
       AND (a.attnum = ANY (i.indkey::int2[])
-           OR pg_get_expr(i.indexprs, i.indrelid) ~ ('\\m' || ${column} || '\\M')
-           OR pg_get_expr(i.indpred, i.indrelid) ~ ('\\m' || ${column} || '\\M'))
+           OR EXISTS (SELECT 1 FROM pg_depend d
+                      WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                        AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND d.refobjsubid = a.attnum))
       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)`.execute(conn);
   const constraints = await sql<{ name: string; definition: string }>`
     SELECT k.conname AS name, pg_get_constraintdef(k.oid) AS definition
