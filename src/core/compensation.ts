@@ -12,6 +12,10 @@ export interface ColumnDefinition {
   notNull: boolean;
   /** Default expression text (`pg_get_expr`), or null. */
   defaultExpression: string | null;
+  /** `GENERATED ALWAYS AS (…) STORED` expression: recomputed, not restored. */
+  generatedExpression?: string | null;
+  /** Identity columns cannot be dropped with an exact undo; recorded to refuse them. */
+  identity?: 'always' | 'by default' | null;
 }
 
 export type CompensationAction =

@@ -47,7 +47,8 @@ export async function runner(input: RunnerInput): Promise<{ finished: MigrationO
       const details: RunFailureDetails = { failedMigrationId: id, cancelled: isCancellation(error), finished: progress.finished };
       if (isCancellation(error)) throw error;
       throw ApplicationFailure.create({
-        message: `${input.mode === 'up' ? 'migration' : 'rollback of'} ${id} failed: ${failureMessage(error)}`,
+        // A failed migration's own message already names it; a rollback's may not.
+        message: input.mode === 'up' ? failureMessage(error) : `rollback of ${id} failed: ${failureMessage(error)}`,
         type: 'RunFailed',
         nonRetryable: true,
         details: [details],

@@ -23,14 +23,23 @@ export async function tableExists(conn: Db, table: QualifiedName): Promise<boole
 }
 
 export async function columnDefinition(conn: Db, table: QualifiedName, column: string): Promise<ColumnDefinition | null> {
-  const { rows } = await sql<{ type: string; not_null: boolean; default_expression: string | null }>`
-    SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS default_expression
+  const { rows } = await sql<{ type: string; not_null: boolean; expression: string | null; generated: boolean; identity: string }>`
+    SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS expression,
+           a.attgenerated = 's' AS generated, a.attidentity AS identity
     FROM pg_attribute a
     JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE n.nspname = ${table.schema} AND c.relname = ${table.name} AND a.attname = ${column} AND a.attnum > 0 AND NOT a.attisdropped`.execute(conn);
   const row = rows[0];
-  return row ? { type: row.type, notNull: row.not_null, defaultExpression: row.default_expression } : null;
+  if (!row) return null;
+  // A stored generated column's expression lives where a default would; keep them apart.
+  return {
+    type: row.type,
+    notNull: row.not_null,
+    defaultExpression: row.generated ? null : row.expression,
+    generatedExpression: row.generated ? row.expression : null,
+    identity: row.identity === 'a' ? 'always' : row.identity === 'd' ? 'by default' : null,
+  };
 }
 
 export async function primaryKeyColumns(conn: Db, table: QualifiedName): Promise<string[]> {

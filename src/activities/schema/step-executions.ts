@@ -89,6 +89,9 @@ export function executionFor(step: SchemaStep, migrationId: string): StepExecuti
         async apply(trx) {
           const definition = await columnDefinition(trx, step.table, step.column);
           if (!definition) refuse(`column ${formatQualifiedName(step.table)}.${step.column} does not exist`);
+          if (definition.identity) {
+            refuse(`column ${formatQualifiedName(step.table)}.${step.column} is an identity column; dropping it could not be undone exactly (its sequence state would be lost). Use an sql step with your own down`);
+          }
           const key = await primaryKeyColumns(trx, step.table);
           if (key.length === 0) refuse(`table ${formatQualifiedName(step.table)} has no primary key, so the dropped values could not be put back; add one first`);
           if (key.includes(step.column)) refuse(`column ${step.column} is part of the primary key of ${formatQualifiedName(step.table)}`);
@@ -236,10 +239,15 @@ export function undoFor(action: CompensationAction): UndoExecution {
           const table = quoteQualified(action.table);
           const column = quoteIdent(action.column);
           const { definition } = action;
-          const defaultClause = definition.defaultExpression ? ` DEFAULT ${definition.defaultExpression}` : '';
-          await exec(trx, `ALTER TABLE ${table} ADD COLUMN ${column} ${definition.type}${defaultClause}`);
-          const match = action.key.map((k) => `t.${quoteIdent(k)} = b.${quoteIdent(k)}`).join(' AND ');
-          await exec(trx, `UPDATE ${table} AS t SET ${column} = b.${column} FROM ${quoteQualified(action.backup)} AS b WHERE ${match}`);
+          if (definition.generatedExpression) {
+            // A stored generated column is recomputed from its expression: the same values.
+            await exec(trx, `ALTER TABLE ${table} ADD COLUMN ${column} ${definition.type} GENERATED ALWAYS AS (${definition.generatedExpression}) STORED`);
+          } else {
+            const defaultClause = definition.defaultExpression ? ` DEFAULT ${definition.defaultExpression}` : '';
+            await exec(trx, `ALTER TABLE ${table} ADD COLUMN ${column} ${definition.type}${defaultClause}`);
+            const match = action.key.map((k) => `t.${quoteIdent(k)} = b.${quoteIdent(k)}`).join(' AND ');
+            await exec(trx, `UPDATE ${table} AS t SET ${column} = b.${column} FROM ${quoteQualified(action.backup)} AS b WHERE ${match}`);
+          }
           if (definition.notNull) await exec(trx, `ALTER TABLE ${table} ALTER COLUMN ${column} SET NOT NULL`);
           for (const index of action.indexes) await exec(trx, index);
           for (const constraint of action.constraints) {
