@@ -19,6 +19,7 @@ const commands = {
   status: () => import('./commands/status'),
   steer: () => import('./commands/steer'),
   up: () => import('./commands/up'),
+  watch: () => import('./commands/watch'),
   worker: () => import('./commands/worker'),
 };
 
@@ -96,6 +97,12 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .command('set <id> <assignments...>')
     .description('change load control of a running migration, e.g. `set ID batchSize=500 sleepMs=50` (validated)')
     .action(run(async (config, out, [id, assignments]) => (await commands.steer()).setCommand(config, String(id), (assignments as string[]) ?? [], out)));
+
+  program
+    .command('watch <id>')
+    .description('follow a running migration: live bar on a terminal, lines otherwise, JSON per update with --json')
+    .option('--interval <ms>', 'poll interval', '1000')
+    .action(run(async (config, out, [id], o) => (await commands.watch()).watchCommand(config, String(id), { intervalMs: Math.max(100, Number(o.interval) || 1000) }, out)));
 
   program.command('locks').description('databases locked by a running runner').action(run(async (config, out) => (await commands.control()).locksCommand(config, out)));
 

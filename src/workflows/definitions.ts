@@ -1,6 +1,7 @@
 // Names and shapes shared by workflows and the client: queries, signals, inputs and results.
 // Plain data only, so both sides (and the workflow sandbox) can import it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { type Alert } from '../core/anomaly-rules';
 import { type LoadControlConfig } from '../core/load-control-config';
 import { type ControllerState, type LoadSample } from '../core/load-controller';
 import { type Compensation } from '../core/compensation';
@@ -37,6 +38,8 @@ export interface MigrationProgress {
   data: DataProgress | null;
   /** Runs of this workflow so far (continue-as-new keeps history bounded). */
   runs: number;
+  /** Open anomaly alerts and the most recent resolved ones. */
+  alerts?: Alert[];
 }
 
 export interface DataProgress {
