@@ -2,6 +2,8 @@
 export { defineMigration, isDefinedMigration } from './authoring/define-migration';
 export type {
   CheckHandler,
+  MigrationHandler,
+  RowHandler,
   DefinedMigration,
   HandlerContext,
   LoadControlOptions,

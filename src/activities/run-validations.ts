@@ -41,7 +41,7 @@ async function failureOf(db: Db, plan: MigrationPlan, validation: ValidationPlan
       const handler = migration.handlers?.[validation.handler];
       if (typeof handler !== 'function') return `handler ${validation.handler} is missing`;
       try {
-        const result = await handler({ db, log });
+        const result = await handler({ db, log }, { db, log });
         if (result === false) return `check ${validation.handler} returned false`;
         if (typeof result === 'string') return `check ${validation.handler}: ${result}`;
         return null;

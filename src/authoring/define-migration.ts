@@ -18,12 +18,23 @@ export interface HandlerContext {
 /** A validation handler: throw, return false, or return a message to fail. */
 export type CheckHandler = (ctx: HandlerContext) => unknown;
 
+/** An eachBatch row handler: runs inside the batch's transaction (ctx.db), one savepoint per row. */
+export type RowHandler = (row: Record<string, unknown>, ctx: HandlerContext) => unknown;
+
+/**
+ * One map holds both kinds, so the first parameter is loosely typed: a check handler receives the
+ * context there (and again as the second argument), a row handler the row. Annotate it for full
+ * types, e.g. `(row: Inventory, ctx) => …`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+export type MigrationHandler = (rowOrContext: any, ctx: HandlerContext) => unknown;
+
 export interface MigrationDefinition {
   description?: string;
   loadControl?: LoadControlOptions;
   steps: (m: StepBuilder) => StepSpec[];
   validate?: (v: ValidationBuilder) => ValidationSpec[];
-  handlers?: Record<string, CheckHandler>;
+  handlers?: Record<string, MigrationHandler>;
 }
 
 const MARKER = Symbol.for('stockrx-migrate.migration');
