@@ -49,10 +49,14 @@ export async function listJournal(db: Db): Promise<JournalRow[]> {
   return rows;
 }
 
-/** Locks the migration row and checks that `runToken` still owns it. Call inside a transaction. */
-export async function assertRunToken(trx: Db, migrationId: string, runToken: string): Promise<void> {
+/**
+ * Locks the migration row and checks that `runToken` still owns it. Call inside a transaction.
+ * 'share' lets concurrent batches of the same run check at once; either mode makes a new run's
+ * journalStart (FOR UPDATE) wait until this transaction ends.
+ */
+export async function assertRunToken(trx: Db, migrationId: string, runToken: string, lock: 'update' | 'share' = 'update'): Promise<void> {
   const { rows } = await sql<{ run_token: string | null }>`
-    SELECT run_token FROM stockrx_migrate.migrations WHERE id = ${migrationId} FOR UPDATE`.execute(trx);
+    SELECT run_token FROM stockrx_migrate.migrations WHERE id = ${migrationId} ${lock === 'share' ? sql`FOR SHARE` : sql`FOR UPDATE`}`.execute(trx);
   if (rows[0]?.run_token !== runToken) throw new FencedError(migrationId);
 }
 

@@ -4,7 +4,7 @@
 import { condition } from '@temporalio/workflow';
 import { type DataStep, isStepFinished } from '../core/data-plan';
 import { type LoadControlConfig } from '../core/load-control-config';
-import { type ControllerState } from '../core/load-controller';
+import { applyConfigChange, type ControllerState } from '../core/load-controller';
 import { type RunOptions } from '../core/run-options';
 import { stepActivities } from './activity-proxies';
 import { type DataProgress, type MigrationProgress } from './definitions';
@@ -65,17 +65,20 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
     }
     if (ctx.shouldContinueAsNew()) return 'continue-as-new';
     const started = Date.now();
+    const sliceConfig = ctx.control.loadControl;
     const slice = await activities.runDataSlice({
       ...input,
       file: ctx.file,
-      loadControl: ctx.control.loadControl,
+      loadControl: sliceConfig,
       controller: ctx.control.controller,
       sliceMs: SLICE_MS,
     });
     const seconds = Math.max(0.001, (Date.now() - started) / 1000);
     const sliceRate = (slice.checkpoint.rowsDone - checkpoint.rowsDone) / seconds;
     ctx.control.rowsPerSecond = ctx.control.rowsPerSecond === 0 ? sliceRate : RATE_ALPHA * sliceRate + (1 - RATE_ALPHA) * ctx.control.rowsPerSecond;
-    ctx.control.controller = slice.controller;
+    // A setLoadControl update that arrived while the slice ran changed a controller state the
+    // slice never saw: apply it again on top of the slice's state, or it would be lost.
+    ctx.control.controller = applyConfigChange(slice.controller, sliceConfig, ctx.control.loadControl);
     checkpoint = slice.checkpoint;
     const finished = isStepFinished(step, checkpoint);
     Object.assign(data, {

@@ -65,6 +65,8 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
       const next = resolveLoadControl({ ...control.loadControl, ...change });
       control.controller = applyConfigChange(control.controller, control.loadControl, next);
       control.loadControl = next;
+      // Shown at once, not only after the running slice reports back.
+      if (progress.data) progress.data.loadControl = next;
       return next;
     },
     {

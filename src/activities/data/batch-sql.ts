@@ -81,33 +81,53 @@ export interface BatchRow {
   fenced: number;
 }
 
-export function updateBatchSql(step: UpdateRecordsStep, shape: TableShape, backup: QualifiedName | null, ref: CheckpointRef, limit: number): BatchStatement {
+export interface UpdateBatchOptions {
+  /**
+   * The server supports `RETURNING old.*` (PostgreSQL 18+): the UPDATE itself returns the values
+   * it overwrote, so the backup needs no separate locking read of the rows.
+   */
+  returningOld?: boolean;
+}
+
+export function updateBatchSql(step: UpdateRecordsStep, shape: TableShape, backup: QualifiedName | null, ref: CheckpointRef, limit: number, options: UpdateBatchOptions = {}): BatchStatement {
   // The author's WHERE parameters come first, so their `$1…` need no renumbering.
   const params = new Params(step.where?.parameters ?? []);
   const key = shape.key;
   const table = quoteQualified(step.table);
   const setColumns = step.set.map((s) => s.column);
-  // Target columns are aliased (__k0, __v0…) so that `m.raw('price * 1.1')` in SET is never
-  // ambiguous between the table and the CTE.
-  const targetKeys = key.map((k, i) => `t.${quoteIdent(k.name)} AS __k${i}`);
-  const targetValues = setColumns.map((c, i) => `t.${quoteIdent(c)} AS __v${i}`);
-  const matchTarget = key.map((k, i) => `t.${quoteIdent(k.name)} = target.__k${i}`).join(' AND ');
   const assignments = step.set
     .map((s) => `${quoteIdent(s.column)} = ${'raw' in s ? `(${s.raw})` : params.add(s.value)}`)
     .join(', ');
-  const ctes = [
-    rangeCtes(step.table, key, ref, limit, params),
-    `last_key AS (SELECT ${keyJson(key, 'last')} AS k FROM last)`,
+  const ctes = [rangeCtes(step.table, key, ref, limit, params), `last_key AS (SELECT ${keyJson(key, 'last')} AS k FROM last)`];
+  const inRange = () => `${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} AND ${whereSql(step.where)}`;
+  const backupColumns = [...key.map((k) => k.name), ...setColumns].map(quoteIdent).join(', ');
+  const saved = (source: string) => `saved AS (INSERT INTO ${quoteQualified(backup!)} (${backupColumns}) SELECT ${[...key.map((_, i) => `__k${i}`), ...setColumns.map((_, i) => `__v${i}`)].join(', ')} FROM ${source} ON CONFLICT DO NOTHING)`;
+  if (!backup) {
+    // Nothing to copy, so one pass: the UPDATE finds, locks and changes the rows of the range.
+    ctes.push(`changed AS (UPDATE ${table} t SET ${assignments} WHERE ${inRange()} RETURNING 1)`);
+  } else if (options.returningOld) {
+    // One pass that also yields the exact old values: RETURNING's OLD is the row version this
+    // UPDATE replaced (after READ COMMITTED's recheck of a concurrently updated row), i.e. precisely
+    // what a restore must put back. Aliased, so a table or column named "old" cannot clash.
+    const returned = [...key.map((k, i) => `__old.${quoteIdent(k.name)} AS __k${i}`), ...setColumns.map((c, i) => `__old.${quoteIdent(c)} AS __v${i}`)];
+    ctes.push(`changed AS (UPDATE ${table} t SET ${assignments} WHERE ${inRange()} RETURNING WITH (OLD AS __old) ${returned.join(', ')})`);
+    ctes.push(saved('changed'));
+  } else {
+    // Before PostgreSQL 18 an UPDATE cannot return old values, so the rows are read first.
     // FOR UPDATE: in READ COMMITTED the locked row is the latest version, so the backup holds the
     // values we actually overwrite, even when the application updated the row a moment ago.
-    `target AS (SELECT ${[...targetKeys, ...targetValues].join(', ')} FROM ${table} t WHERE ${rangePredicate(key, 't', ref, params, `(SELECT ${tuple(keyColumns(key))} FROM last)`)} AND ${whereSql(step.where)} FOR UPDATE OF t)`,
-  ];
-  if (backup) {
-    const backupColumns = [...key.map((k) => k.name), ...setColumns].map(quoteIdent).join(', ');
-    const fromTarget = [...key.map((_, i) => `__k${i}`), ...setColumns.map((_, i) => `__v${i}`)].join(', ');
-    ctes.push(`saved AS (INSERT INTO ${quoteQualified(backup)} (${backupColumns}) SELECT ${fromTarget} FROM target ON CONFLICT DO NOTHING)`);
+    // Target columns are aliased (__k0, __v0…) so that `m.raw('price * 1.1')` in SET is never
+    // ambiguous between the table and the CTE.
+    const targetKeys = key.map((k, i) => `t.${quoteIdent(k.name)} AS __k${i}`);
+    const targetValues = setColumns.map((c, i) => `t.${quoteIdent(c)} AS __v${i}`);
+    const matchTarget = key.map((k, i) => `t.${quoteIdent(k.name)} = target.__k${i}`).join(' AND ');
+    ctes.push(`target AS (SELECT ${[...targetKeys, ...targetValues].join(', ')} FROM ${table} t WHERE ${inRange()} FOR UPDATE OF t)`);
+    ctes.push(saved('target'));
+    // The key range again on the table itself: joined only to the CTE (whose size the planner
+    // cannot know) the UPDATE may be planned as a hash join over a full scan of the table, which
+    // makes every batch cost as much as the whole table.
+    ctes.push(`changed AS (UPDATE ${table} t SET ${assignments} FROM target WHERE ${matchTarget} AND ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} RETURNING 1)`);
   }
-  ctes.push(`changed AS (UPDATE ${table} t SET ${assignments} FROM target WHERE ${matchTarget} RETURNING 1)`);
   ctes.push(advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
   return {
     text: `WITH ${ctes.join(',\n')}\nSELECT (SELECT k FROM last_key) AS last_key, (SELECT count(*) FROM bound)::int AS scanned, (SELECT count(*) FROM changed)::int AS changed, (SELECT count(*) FROM advanced)::int AS fenced`,
@@ -123,13 +143,14 @@ export function deleteBatchSql(step: DeleteRecordsStep, shape: TableShape, backu
   const ctes = [
     rangeCtes(step.table, key, ref, limit, params),
     `last_key AS (SELECT ${keyJson(key, 'last')} AS k FROM last)`,
-    `target AS (SELECT t.* FROM ${table} t WHERE ${rangePredicate(key, 't', ref, params, `(SELECT ${tuple(keyColumns(key))} FROM last)`)} AND ${whereSql(step.where)} FOR UPDATE OF t)`,
+    `target AS (SELECT t.* FROM ${table} t WHERE ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} AND ${whereSql(step.where)} FOR UPDATE OF t)`,
   ];
   if (backup) {
     const list = columns.map((c) => quoteIdent(c.name)).join(', ');
     ctes.push(`saved AS (INSERT INTO ${quoteQualified(backup)} (${list}) SELECT ${list} FROM target ON CONFLICT DO NOTHING)`);
   }
-  ctes.push(`changed AS (DELETE FROM ${table} t USING target WHERE ${matchTarget} RETURNING 1)`);
+  // The key range again on the table itself, so the DELETE never scans the whole table (see updateBatchSql).
+  ctes.push(`changed AS (DELETE FROM ${table} t USING target WHERE ${matchTarget} AND ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} RETURNING 1)`);
   ctes.push(advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
   return {
     text: `WITH ${ctes.join(',\n')}\nSELECT (SELECT k FROM last_key) AS last_key, (SELECT count(*) FROM bound)::int AS scanned, (SELECT count(*) FROM changed)::int AS changed, (SELECT count(*) FROM advanced)::int AS fenced`,

@@ -21,8 +21,14 @@ function restoreStatement(action: RestoreAction, limit: number): string {
   const table = quoteQualified(action.table);
   const backup = quoteQualified(action.backup);
   const key = action.key.map(quoteIdent);
-  const keyTuple = key.length === 1 ? key[0]! : `(${key.join(', ')})`;
-  const moved = `moved AS (DELETE FROM ${backup} WHERE ${keyTuple} IN (SELECT ${key.join(', ')} FROM ${backup} ORDER BY ${key.join(', ')} LIMIT ${limit}) RETURNING *)`;
+  const bTuple = key.length === 1 ? `b.${key[0]!}` : `(${key.map((k) => `b.${k}`).join(', ')})`;
+  // The batch's key range bounds the DELETE's scan of the backup: with only `IN (first n keys)` it
+  // may be planned as a hash join over the whole backup, making each batch cost as much as
+  // everything left to restore.
+  const moved =
+    `head AS (SELECT ${key.join(', ')} FROM ${backup} ORDER BY ${key.join(', ')} LIMIT ${limit}), ` +
+    `moved AS (DELETE FROM ${backup} b USING head WHERE ${key.map((k) => `b.${k} = head.${k}`).join(' AND ')} ` +
+    `AND ${bTuple} <= (SELECT ${key.join(', ')} FROM head ORDER BY ${key.map((k) => `${k} DESC`).join(', ')} LIMIT 1) RETURNING b.*)`;
   const match = key.map((k) => `t.${k} = moved.${k}`).join(' AND ');
   switch (action.kind) {
     case 'restoreUpdatedRows': {

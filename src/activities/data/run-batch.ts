@@ -35,6 +35,8 @@ export interface BatchContext {
   rows?: Record<string, unknown>[];
   /** eachBatch: the author's handler. */
   handler?: RowHandler;
+  /** The server has `RETURNING old.*` (PostgreSQL 18+); see updateBatchSql. */
+  returningOld?: boolean;
   log: HandlerContext['log'];
 }
 
@@ -57,7 +59,7 @@ export async function runBatch(ctx: BatchContext): Promise<BatchOutcome> {
   };
   const statement =
     step.kind === 'updateRecords'
-      ? updateBatchSql(step, ctx.shape, ctx.backup, ref, ctx.limit)
+      ? updateBatchSql(step, ctx.shape, ctx.backup, ref, ctx.limit, { returningOld: ctx.returningOld === true })
       : deleteBatchSql(step, ctx.shape, ctx.backup, ref, ctx.limit, writableColumns(ctx.shape));
   const { rows } = await ctx.conn.executeQuery<BatchRow>(CompiledQuery.raw(statement.text, statement.parameters));
   const row = assertFenced(rows[0], ctx.migrationId);
@@ -86,7 +88,9 @@ const ROW_ATTEMPTS = 3;
 async function runEachBatch(ctx: BatchContext, step: EachBatchStep): Promise<BatchOutcome> {
   const { conn, shape } = ctx;
   const table = quoteQualified(step.table);
-  const params = new Params(step.where?.parameters ?? []);
+  // The range query has no WHERE, so no author parameters: an unused `$1` has no type, and
+  // Postgres refuses the statement (42P18).
+  const params = new Params();
   const keys = keyColumns(shape.key, 't');
   const keyTuple = tuple(keys);
   const lower = ctx.cursor ? `${keyTuple} > ${keyLiteral(shape.key, ctx.cursor as string[], params)} AND ` : '';

@@ -10,12 +10,13 @@ import { type LoadControlConfig } from '../../core/load-control-config';
 import { type ControllerState, decide, type LoadSample, withCanaryBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type Db } from '../../db/connect';
+import { assertRunToken, FencedError } from '../../db/journal';
 import { type MigrationRegistry } from '../migration-registry';
 import { cancellableSleep, throwIfCancelled, withCancellableConnection } from '../runtime/cancellable-statement';
 import { withLockRetry } from '../runtime/lock-retry';
 import { createCanary } from '../load/canary';
 import { readCheckpoint, type CheckpointState } from './checkpoint';
-import { type LoadSource } from './load-source';
+import { type DatabaseLoad, type LoadSource } from './load-source';
 import { loadCreateRecordsRows, loadRowHandler } from './migration-code';
 import { backupTableFor } from './prepare-data-step';
 import { type BatchOutcome, runBatch } from './run-batch';
@@ -49,6 +50,9 @@ export interface SliceDeps {
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** Database-side load is read at most this often (see `sample` below). */
+export const DATABASE_SAMPLE_MS = 1000;
+
 /** Rows examined before an eachBatch error rate is judged, so one early failure does not fail the step. */
 const MIN_ROWS_FOR_ERROR_RATE = 100;
 
@@ -69,34 +73,53 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   const rows = step.kind === 'createRecords' ? await loadCreateRecordsRows(deps.registry, input.file, step) : undefined;
   const handler = step.kind === 'eachBatch' ? await loadRowHandler(deps.registry, input.file, step) : undefined;
   const canary = await createCanary(db, step.table, shape.key[0]!.name);
+  const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
   if (state.canaryBaselineMs === null) state = withCanaryBaseline(state, await canary.baseline(15));
 
-  const sample = async (batchMs: number, rowCount: number): Promise<LoadSample> => {
-    const [host, database, canaryMs] = await Promise.all([deps.loadSource.host(), deps.loadSource.database(db), canary.measure()]);
-    return { batchMs, rows: rowCount, ...host, ...database, canaryMs };
+  // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a
+  // round trip and a scan of every backend's status, so it is read at most once per
+  // DATABASE_SAMPLE_MS; host load is cached for a second too (host-load.ts). The canary, the
+  // controller's measure of foreground latency, is timed for every batch, while the batch runs.
+  let database: { at: number; value: DatabaseLoad } | null = null;
+  const databaseLoad = async (): Promise<DatabaseLoad> => {
+    if (database && performance.now() - database.at < DATABASE_SAMPLE_MS) return database.value;
+    const value = await deps.loadSource.database(db);
+    database = { at: performance.now(), value };
+    return value;
+  };
+  const sample = async (batchMs: number, rowCount: number, canaryDuringBatch?: Promise<number>): Promise<LoadSample> => {
+    const [host, load, canaryMs] = await Promise.all([deps.loadSource.host(), databaseLoad(), canaryDuringBatch ?? canary.measure()]);
+    return { batchMs, rows: rowCount, ...host, ...load, canaryMs };
   };
 
   const deadline = Date.now() + input.sliceMs;
-  while (Date.now() < deadline && !isStepFinished(step, checkpoint)) {
-    throwIfCancelled();
-    if (state.paused) {
-      lastSample = await sample(0, 0);
-      const decision = decide(state, lastSample, input.loadControl);
-      state = decision.state;
-      reasons = decision.reasons;
-      if (decision.action === 'pause') {
-        await cancellableSleep(decision.sleepMs);
-        continue;
+  // One connection for all the slice's batches: no pool checkout and backend lookup per batch, and
+  // a cancelled activity cancels whatever statement it is running (withCancellableConnection).
+  await withCancellableConnection(db, async ({ conn }) => {
+    while (Date.now() < deadline && !isStepFinished(step, checkpoint)) {
+      throwIfCancelled();
+      if (state.paused) {
+        lastSample = await sample(0, 0);
+        const decision = decide(state, lastSample, input.loadControl);
+        state = decision.state;
+        reasons = decision.reasons;
+        if (decision.action === 'pause') {
+          await cancellableSleep(decision.sleepMs);
+          continue;
+        }
       }
-    }
-    const started = performance.now();
-    const outcome: BatchOutcome = await withLockRetry(
-      `step ${step.index + 1} (${step.label})`,
-      () =>
-        withCancellableConnection(db, async ({ conn }) => {
-          await sql`BEGIN`.execute(conn);
+      const started = performance.now();
+      // The canary lookup runs on another connection while the batch runs: that is when the
+      // foreground competes with the batch (CPU, WAL, buffer locks), and it adds no wait of its own
+      // between batches. Handled here so a failing batch leaves no unhandled rejection behind.
+      const canaryDuringBatch = canary.measure();
+      canaryDuringBatch.catch(() => undefined);
+      const outcome: BatchOutcome = await withLockRetry(
+        `step ${step.index + 1} (${step.label})`,
+        async () => {
+          // One round trip (simple protocol, two statements) opens the batch's transaction.
+          await sql.raw(`BEGIN; SET LOCAL lock_timeout = ${Math.floor(input.options.statementLockTimeoutMs)}`).execute(conn);
           try {
-            await sql.raw(`SET LOCAL lock_timeout = ${Math.floor(input.options.statementLockTimeoutMs)}`).execute(conn);
             const result = await runBatch({
               conn,
               migrationId: input.migrationId,
@@ -109,34 +132,43 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
               limit: state.batchSize,
               ...(rows ? { rows } : {}),
               ...(handler ? { handler } : {}),
+              returningOld,
               log: deps.log,
             });
+            // The batch's own fence check read the run token in its statement's snapshot, taken
+            // when the statement started; a new run may have taken over while it ran (or while
+            // this worker stalled before COMMIT). Check again under a row lock, last: a newer
+            // run's token is either committed (we see it and roll back) or its journalStart waits
+            // for our COMMIT.
+            await assertRunToken(conn, input.migrationId, input.runToken, 'share');
             await sql`COMMIT`.execute(conn);
             return result;
           } catch (error) {
             await sql`ROLLBACK`.execute(conn).catch(() => undefined);
+            if (error instanceof FencedError) deps.log('batch rolled back: ' + error.message, { stepIndex: step.index });
             throw error;
           }
-        }),
-      { budgetMs: input.options.lockWaitBudgetMs },
-    );
-    const batchMs = performance.now() - started;
-    batchesRun += 1;
-    checkpoint = {
-      ...checkpoint,
-      cursor: outcome.cursor,
-      rowsDone: checkpoint.rowsDone + outcome.changed,
-      rowsScanned: checkpoint.rowsScanned + outcome.scanned,
-      rowErrors: checkpoint.rowErrors + outcome.rowErrors,
-      batches: checkpoint.batches + 1,
-    };
-    if (step.kind === 'eachBatch') assertErrorRate(step, checkpoint);
-    lastSample = await sample(batchMs, outcome.changed + outcome.rowErrors);
-    const decision = decide(state, lastSample, input.loadControl);
-    state = decision.state;
-    reasons = decision.reasons;
-    if (!isStepFinished(step, checkpoint) && decision.sleepMs > 0) await cancellableSleep(decision.sleepMs);
-  }
+        },
+        { budgetMs: input.options.lockWaitBudgetMs },
+      );
+      const batchMs = performance.now() - started;
+      batchesRun += 1;
+      checkpoint = {
+        ...checkpoint,
+        cursor: outcome.cursor,
+        rowsDone: checkpoint.rowsDone + outcome.changed,
+        rowsScanned: checkpoint.rowsScanned + outcome.scanned,
+        rowErrors: checkpoint.rowErrors + outcome.rowErrors,
+        batches: checkpoint.batches + 1,
+      };
+      if (step.kind === 'eachBatch') assertErrorRate(step, checkpoint);
+      lastSample = await sample(batchMs, outcome.changed + outcome.rowErrors, canaryDuringBatch);
+      const decision = decide(state, lastSample, input.loadControl);
+      state = decision.state;
+      reasons = decision.reasons;
+      if (!isStepFinished(step, checkpoint) && decision.sleepMs > 0) await cancellableSleep(decision.sleepMs);
+    }
+  });
   checkpoint = (await readCheckpoint(db, input.migrationId, step.index)) ?? checkpoint;
   return { checkpoint, controller: state, throttled: state.paused, reasons, lastSample, batchesRun };
 }
