@@ -8,7 +8,11 @@ import { createActivities } from './activities/create-activities';
 import { type LoadSource } from './activities/data/load-source';
 import { createMigrationRegistry } from './activities/migration-registry';
 import { openTargetDatabase, type TargetDatabase } from './db/connect';
+import { createAlertSender } from './activities/alerts/alert-sender';
+import { freePort } from './embedded/free-port';
 import { createLogger, type Logger } from './logging/logger';
+import { createMigrationMetrics } from './metrics/migration-metrics';
+import { startMetricsServer } from './metrics/metrics-server';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -25,11 +29,19 @@ export interface WorkerSettings {
   shutdownGraceTimeMs?: number;
   /** Where data steps read host and database load; defaults to the real samplers (tests inject a fake). */
   loadSource?: LoadSource;
+  /** Serve Prometheus /metrics on this port (0 = any free port); null or absent = no endpoint. */
+  metricsPort?: number | null;
+  /** Alerts also go to this webhook (JSON POST with a Slack-compatible `text`). */
+  webhookUrl?: string | null;
+  /** Directory of the JSON run reports. */
+  reportsDir?: string;
 }
 
 export interface RunningWorker {
   worker: Worker;
   target: TargetDatabase;
+  /** Port of the /metrics endpoint, when one is served. */
+  metricsPort: number | null;
   /** Resolves when the worker stopped. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -38,7 +50,8 @@ export interface RunningWorker {
 let runtimeInstalled = false;
 
 /** Temporal's core runtime logs through our logger (once per process). */
-function installRuntime(logger: Logger): void {
+/** Temporal's core runtime logs through our logger and, when asked, exports its metrics (once per process). */
+function installRuntime(logger: Logger, sdkMetricsAddress: string | null): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({
@@ -50,6 +63,7 @@ function installRuntime(logger: Logger): void {
       warn: (m, meta) => logger.warn(meta ?? {}, m),
       error: (m, meta) => logger.error(meta ?? {}, m),
     },
+    ...(sdkMetricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } } : {}),
     // The SDK's default shuts every worker down on SIGINT/SIGTERM/SIGQUIT/SIGUSR2. With an
     // in-process worker (`up`, `down`, `demo`) that left the command waiting forever for a run no
     // worker would progress, and its listener also kept the dev server's exit hook from running.
@@ -61,7 +75,11 @@ function installRuntime(logger: Logger): void {
 
 export async function startWorker(settings: WorkerSettings): Promise<RunningWorker> {
   const logger = settings.logger ?? createLogger();
-  installRuntime(logger);
+  // The SDK's runtime metrics go to an internal port; our /metrics appends them.
+  const sdkMetricsAddress = settings.metricsPort === null || settings.metricsPort === undefined || runtimeInstalled ? null : `127.0.0.1:${await freePort()}`;
+  installRuntime(logger, sdkMetricsAddress);
+  const metrics = createMigrationMetrics();
+  const alerts = createAlertSender({ webhookUrl: settings.webhookUrl ?? null, logger, onAlert: (n) => metrics.alert(n.migrationId, n.rule, n.severity) });
   const target = openTargetDatabase(settings.databaseUrl, { applicationName: 'stockrx-migrate worker' });
   const connection = await NativeConnection.connect({ address: settings.temporalAddress });
   const bundlePath = settings.workflowBundlePath ?? process.env.STOCKRX_WORKFLOW_BUNDLE;
@@ -78,6 +96,9 @@ export async function startWorker(settings: WorkerSettings): Promise<RunningWork
       logger,
       registry: createMigrationRegistry(path.resolve(settings.migrationsDir)),
       loadSource: settings.loadSource,
+      alerts,
+      metrics,
+      ...(settings.reportsDir ? { reportsDir: settings.reportsDir } : {}),
     }),
     shutdownGraceTime: settings.shutdownGraceTimeMs ?? 10_000,
     // Cancellation reaches an activity only in a heartbeat response, and the SDK batches
@@ -87,13 +108,20 @@ export async function startWorker(settings: WorkerSettings): Promise<RunningWork
     defaultHeartbeatThrottleInterval: '2 seconds',
     bundlerOptions: { ignoreModules: [] },
   });
+  const metricsServer =
+    settings.metricsPort === null || settings.metricsPort === undefined
+      ? null
+      : await startMetricsServer({ registry: metrics.registry, port: settings.metricsPort, upstreams: sdkMetricsAddress ? [`http://${sdkMetricsAddress}/metrics`] : [] });
   const done = worker.run().finally(async () => {
+    await alerts.drain(2000);
+    await metricsServer?.close();
     await connection.close().catch(() => undefined);
     await target.close().catch(() => undefined);
   });
   return {
     worker,
     target,
+    metricsPort: metricsServer?.port ?? null,
     done,
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();

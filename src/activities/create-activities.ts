@@ -1,10 +1,16 @@
 // The activity factory: every activity is a closure over injected dependencies, so the worker
 // (the only composition root) decides which database, logger and registry they use, and tests can
 // build the same activities against their own database.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { type Logger } from 'pino';
 import { type Compensation } from '../core/compensation';
+import { type Alert } from '../core/anomaly-rules';
 import { type DataStep } from '../core/data-plan';
+import { reportFileName, type RunReport } from '../core/run-report';
+import { type MigrationMetrics } from '../metrics/migration-metrics';
+import { type AlertSender, createAlertSender } from './alerts/alert-sender';
 import { type MigrationPlan, type SchemaStep } from '../core/plan';
 import { type CheckpointState } from './data/checkpoint';
 import { finishDataStep } from './data/finish-data-step';
@@ -28,6 +34,12 @@ export interface ActivityDeps {
   registry: MigrationRegistry;
   /** Host and database load for the load controller; tests inject a fake. */
   loadSource?: LoadSource;
+  /** Where alerts go (log, metric, webhook); defaults to the log only. */
+  alerts?: AlertSender;
+  /** Prometheus metrics of this worker. */
+  metrics?: MigrationMetrics;
+  /** Directory of the JSON run reports (default log/migrations under the working directory). */
+  reportsDir?: string;
 }
 
 export interface DataStepInput {
@@ -69,7 +81,15 @@ function attempt(): number {
   }
 }
 
-export function createActivities({ db, logger, registry, loadSource = realLoadSource }: ActivityDeps) {
+export function createActivities({
+  db,
+  logger,
+  registry,
+  loadSource = realLoadSource,
+  alerts = createAlertSender({ webhookUrl: null, logger }),
+  metrics,
+  reportsDir = path.resolve('log', 'migrations'),
+}: ActivityDeps) {
   const logFor = (migrationId: string, extra: Record<string, unknown> = {}) => logger.child({ migrationId, ...extra });
   const fence = (input: DataStepInput, log: Logger) => ({
     db,
@@ -138,6 +158,7 @@ export function createActivities({ db, logger, registry, loadSource = realLoadSo
         ),
       );
       log.info({ outcome }, 'compensation finished');
+      metrics?.compensation(input.migrationId, outcome);
       return outcome;
     },
 
@@ -150,7 +171,7 @@ export function createActivities({ db, logger, registry, loadSource = realLoadSo
 
     async runDataSlice(input: Omit<SliceInput, 'file'> & { file: string }): Promise<SliceResult> {
       const log = logFor(input.migrationId, { step: input.step.index + 1, label: input.step.label });
-      return guarded('', () => runDataSlice({ db, registry, loadSource, log: (m, f) => log.warn(f ?? {}, m) }, input));
+      return guarded('', () => runDataSlice({ db, registry, loadSource, metrics, log: (m, f) => log.warn(f ?? {}, m) }, input));
     },
 
     async finishDataStep(input: DataStepInput): Promise<Compensation> {
@@ -158,6 +179,19 @@ export function createActivities({ db, logger, registry, loadSource = realLoadSo
       const compensation = await guarded('', () => finishDataStep(fence(input, log), input.step.index));
       log.info('data step finished');
       return compensation;
+    },
+
+    /** Hands alerts to the sender and returns at once: webhook delivery runs in the background. */
+    async notifyAlerts(input: { migrationId: string; workflowId: string; notices: (Alert & { id: string })[] }): Promise<void> {
+      for (const notice of input.notices) alerts.send({ ...notice, migrationId: input.migrationId, workflowId: input.workflowId });
+    },
+
+    async writeReport(input: { report: RunReport }): Promise<string> {
+      const file = path.join(reportsDir, reportFileName(input.report.migrationId, input.report.startedAt));
+      await mkdir(reportsDir, { recursive: true });
+      await writeFile(file, `${JSON.stringify(input.report, null, 2)}\n`);
+      logFor(input.report.migrationId).info({ file, status: input.report.status }, 'run report written');
+      return file;
     },
 
     async runValidations(input: { plan: MigrationPlan }) {

@@ -1,6 +1,7 @@
 // Turns a loaded migration definition into its JSON plan, collecting every problem with the file
 // and step it belongs to. Checks here need no database; live checks are in client/check-plan.ts.
 import { planChecksum } from '../core/checksum';
+import { ANOMALY_KEYS } from '../core/anomaly-rules';
 import { isDataStep } from '../core/data-plan';
 import { resolveLoadControl, validateLoadControl } from '../core/load-control-config';
 import { type MigrationPlan, type StepPlan, type ValidationPlan } from '../core/plan';
@@ -86,9 +87,11 @@ export function compilePlan(id: string, file: string, definition: DefinedMigrati
     }
   }
   const loadControl = numericRecord(definition.loadControl, problems, file);
+  const monitor = monitorOverrides(definition.monitor, problems, file);
   if (problems.length > 0) throw new PlanError(problems);
-  const content = { id, description, steps, validations, loadControl };
-  return { id, description, file, steps, validations, irreversible, loadControl, checksum: planChecksum(content) };
+  // `monitor` joins the checksum only when set, so plans written before it existed keep theirs.
+  const content = { id, description, steps, validations, loadControl, ...(monitor ? { monitor } : {}) };
+  return { id, description, file, steps, validations, irreversible, loadControl, ...(monitor ? { monitor } : {}), checksum: planChecksum(content) };
 }
 
 function numericRecord(value: unknown, problems: PlanProblem[], file: string): Record<string, number> {
@@ -106,5 +109,20 @@ function numericRecord(value: unknown, problems: PlanProblem[], file: string): R
   // range and contradictions (min above max, critical not above normal…) stop the plan here
   // instead of failing the run or being repaired silently by the controller.
   for (const text of validateLoadControl(resolveLoadControl(result))) problems.push({ file, message: `loadControl: ${text}` });
+  return result;
+}
+
+function monitorOverrides(value: unknown, problems: PlanProblem[], file: string): Record<string, number> | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push({ file, message: '`monitor` must be an object like { stalledAfterMs: 120000 }' });
+    return null;
+  }
+  const result: Record<string, number> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!(ANOMALY_KEYS as readonly string[]).includes(key)) problems.push({ file, message: `monitor.${key} is not a setting; use one of ${ANOMALY_KEYS.join(', ')}` });
+    else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) problems.push({ file, message: `monitor.${key} must be a non-negative number` });
+    else result[key] = v;
+  }
   return result;
 }

@@ -2,6 +2,7 @@
 // to a plan happens in the CLI (compile-plan.ts), so a migration file stays cheap to import and
 // side-effect free.
 import { type Kysely } from 'kysely';
+import { type AnomalyConfig } from '../core/anomaly-rules';
 import { type LoadControlConfig } from '../core/load-control-config';
 import { type StepBuilder, type StepSpec } from './step-builder';
 import { type ValidationBuilder, type ValidationSpec } from './validation-builder';
@@ -32,6 +33,8 @@ export type MigrationHandler = (rowOrContext: any, ctx: HandlerContext) => unkno
 export interface MigrationDefinition {
   description?: string;
   loadControl?: LoadControlOptions;
+  /** Anomaly-rule thresholds (seed monitor defaults otherwise), e.g. { stalledAfterMs: 120000 }. */
+  monitor?: Partial<AnomalyConfig>;
   steps: (m: StepBuilder) => StepSpec[];
   validate?: (v: ValidationBuilder) => ValidationSpec[];
   handlers?: Record<string, MigrationHandler>;

@@ -41,6 +41,8 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--migrations-dir <dir>', 'migration files (env STOCKRX_MIGRATIONS_DIR, default ./migrations)')
     .option('--state-dir <dir>', 'embedded server state (env STOCKRX_STATE_DIR, default ./.stockrx)')
     .option('--lock-key <key>', 'lock name instead of host:port/database')
+    .option('--metrics-port <port>', 'worker /metrics port (env STOCKRX_METRICS_PORT, default 9464; worker and dev only)')
+    .option('--webhook-url <url>', 'also send alerts to this webhook (env STOCKRX_WEBHOOK_URL)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();

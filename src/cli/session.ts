@@ -55,6 +55,8 @@ export async function withWorkflows<T>(config: ResolvedConfig, options: { worker
         taskQueue: config.taskQueue,
         migrationsDir: config.migrationsDir,
         logger: workerLogger(config),
+        webhookUrl: config.webhookUrl,
+        reportsDir: config.reportsDir,
       });
     }
     return await work({ temporal, worker });

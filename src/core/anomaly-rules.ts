@@ -38,6 +38,18 @@ export const DEFAULT_ANOMALY_CONFIG: Readonly<AnomalyConfig> = Object.freeze({
   slowBatchMs: MONITOR_DEFAULTS.slowBatchMs,
 });
 
+/** The defaults with a migration's `monitor: {...}` overrides (unknown keys were refused at plan time). */
+export function resolveAnomalyConfig(overrides: Readonly<Record<string, number>>): AnomalyConfig {
+  const config: AnomalyConfig = { ...DEFAULT_ANOMALY_CONFIG };
+  for (const key of Object.keys(config) as (keyof AnomalyConfig)[]) {
+    const value = overrides[key];
+    if (typeof value === 'number' && Number.isFinite(value)) config[key] = value;
+  }
+  return config;
+}
+
+export const ANOMALY_KEYS = Object.keys(DEFAULT_ANOMALY_CONFIG) as readonly (keyof AnomalyConfig)[];
+
 /** What the monitor knows at one moment. Null means "not known now" and never fires a rule. */
 export interface Observation {
   /** Epoch ms. */

@@ -276,8 +276,11 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     }
   }
 
-  const batchSize = clampInt(s.batchSize * scale, b.minBatch, b.maxBatch);
-  const sleepMs = clampInt(sleep, b.minSleep, b.maxSleep);
+  // While paused no batch runs, so there is nothing to adapt: keep the settings the pause began
+  // with instead of shrinking them once per sample, which would only slow the recovery.
+  const holding = s.paused && !batchRan;
+  const batchSize = holding ? s.batchSize : clampInt(s.batchSize * scale, b.minBatch, b.maxBatch);
+  const sleepMs = holding ? s.sleepMs : clampInt(sleep, b.minSleep, b.maxSleep);
 
   // Pause state machine.
   let paused = s.paused;

@@ -139,4 +139,6 @@ export interface MigrationPlan {
   irreversible: boolean;
   /** The author's load-control overrides (resolved against the seed defaults when a step runs). */
   loadControl: Record<string, number>;
+  /** The author's anomaly-rule overrides (`monitor: { stalledAfterMs: … }`); absent when none. */
+  monitor?: Record<string, number>;
 }

@@ -11,6 +11,8 @@ export interface RunOptions {
   heartbeatTimeoutMs: number;
   /** Attempts for transient errors (lost connection, server restart) before a step fails. */
   maxAttempts: number;
+  /** Upsert StockrxMigrationId/Status/Progress; only when the server has them registered. */
+  searchAttributes: boolean;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -18,4 +20,5 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   lockWaitBudgetMs: LOCK_DEFAULTS.timeoutMs,
   heartbeatTimeoutMs: 15_000,
   maxAttempts: 10,
+  searchAttributes: false,
 };

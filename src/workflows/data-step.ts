@@ -2,12 +2,16 @@
 // compensation intent) → slices until the range is done → finish. Between slices it honours
 // pause/resume, applies live load-control changes, and reports progress.
 import { condition } from '@temporalio/workflow';
+import { type AnomalyConfig, type Observation } from '../core/anomaly-rules';
 import { type DataStep, isStepFinished } from '../core/data-plan';
+import { MONITOR_DEFAULTS } from '../core/defaults';
 import { type LoadControlConfig } from '../core/load-control-config';
 import { applyConfigChange, type ControllerState } from '../core/load-controller';
 import { type RunOptions } from '../core/run-options';
 import { stepActivities } from './activity-proxies';
 import { type DataProgress, type MigrationProgress } from './definitions';
+import { type Monitor } from './monitor';
+import { type ReportState, sliceObserved } from './report-state';
 
 /** A slice runs batches for at most this long before reporting back. */
 export const SLICE_MS = 5000;
@@ -22,6 +26,9 @@ export interface DataStepContext {
   touch(): void;
   /** True when the workflow should continue-as-new now (checked between slices). */
   shouldContinueAsNew(): boolean;
+  monitor: Monitor;
+  report: ReportState;
+  anomalies: AnomalyConfig;
 }
 
 export type DataStepOutcome = 'done' | 'continue-as-new';
@@ -51,6 +58,8 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
     loadControl: ctx.control.loadControl,
   };
   ctx.progress.data = data;
+  const stepStartedAt = Date.now();
+  let lastProgressAt = stepStartedAt;
   if (data.throttled && ctx.progress.status === 'running') ctx.progress.status = 'throttled';
 
   while (!checkpoint.done) {
@@ -66,15 +75,29 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
     if (ctx.shouldContinueAsNew()) return 'continue-as-new';
     const started = Date.now();
     const sliceConfig = ctx.control.loadControl;
-    const slice = await activities.runDataSlice({
+    const running = activities.runDataSlice({
       ...input,
       file: ctx.file,
       loadControl: sliceConfig,
       controller: ctx.control.controller,
       sliceMs: SLICE_MS,
     });
+    // Watchdog: a workflow timer notices a slice that stopped making progress (a hung batch, a
+    // lost worker), even though the activity itself cannot report anything while it hangs.
+    let settled = false;
+    running.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    while (!settled) {
+      if (await condition(() => settled, watchdogIntervalMs(ctx.anomalies))) break;
+      ctx.monitor.observe(observation(ctx, data, { at: Date.now(), recent: null, lastBatchMs: null }), stepStartedAt);
+      ctx.touch();
+    }
+    const slice = await running;
     const seconds = Math.max(0.001, (Date.now() - started) / 1000);
     const sliceRate = (slice.checkpoint.rowsDone - checkpoint.rowsDone) / seconds;
+    if (slice.batchesRun > 0) lastProgressAt = Date.now();
     ctx.control.rowsPerSecond = ctx.control.rowsPerSecond === 0 ? sliceRate : RATE_ALPHA * sliceRate + (1 - RATE_ALPHA) * ctx.control.rowsPerSecond;
     // A setLoadControl update that arrived while the slice ran changed a controller state the
     // slice never saw: apply it again on top of the slice's state, or it would be lost.
@@ -96,9 +119,32 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
       loadControl: ctx.control.loadControl,
     });
     ctx.progress.status = slice.throttled ? 'throttled' : 'running';
+    sliceObserved(ctx.report, step.index, { rows: checkpoint.rowsDone, rowErrors: checkpoint.rowErrors, batches: slice.batchStats, peakLoad: slice.peakLoad });
+    ctx.monitor.observe(observation(ctx, data, { at: Date.now(), recent: slice.batchesRun > 0 ? sliceRate : null, lastBatchMs: slice.batchStats.maxMs }), stepStartedAt);
     ctx.touch();
     if (finished) break;
   }
   await activities.finishDataStep(input);
+  ctx.monitor.resolveAll();
   return 'done';
+
+  function observation(c: DataStepContext, d: DataProgress, o: { at: number; recent: number | null; lastBatchMs: number | null }): Observation {
+    return {
+      at: o.at,
+      rowsProcessed: d.rowsDone + d.rowErrors,
+      rowErrors: d.rowErrors,
+      smoothedRowsPerSecond: c.control.rowsPerSecond,
+      recentRowsPerSecond: o.recent,
+      expectingProgress: !c.control.paused,
+      lastProgressAt,
+      cpuPercent: d.lastSample?.cpuPercent ?? null,
+      memoryPercent: d.lastSample?.memoryPercent ?? null,
+      lastBatchMs: o.lastBatchMs,
+    };
+  }
+}
+
+/** How often the watchdog looks at a running slice: often enough to catch a stall on time. */
+function watchdogIntervalMs(config: AnomalyConfig): number {
+  return Math.max(1000, Math.min(MONITOR_DEFAULTS.checkIntervalMs, Math.floor(config.stalledAfterMs / 3)));
 }

@@ -2,6 +2,7 @@
 // Plain data only, so both sides (and the workflow sandbox) can import it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { type Alert } from '../core/anomaly-rules';
+import { type ReportState } from './report-state';
 import { type LoadControlConfig } from '../core/load-control-config';
 import { type ControllerState, type LoadSample } from '../core/load-controller';
 import { type Compensation } from '../core/compensation';
@@ -72,6 +73,7 @@ export interface MigrationResume {
   loadControl: LoadControlConfig | null;
   controller: ControllerState | null;
   rowsPerSecond: number;
+  report?: ReportState;
 }
 
 export interface MigrationInput {

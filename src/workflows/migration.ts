@@ -13,6 +13,7 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
+import { resolveAnomalyConfig } from '../core/anomaly-rules';
 import { isDataStep } from '../core/data-plan';
 import { resolveLoadControl, validateLoadControl } from '../core/load-control-config';
 import { applyConfigChange, initialControllerState } from '../core/load-controller';
@@ -28,6 +29,8 @@ import {
   setLoadControlUpdate,
 } from './definitions';
 import { failureMessage } from './failure-message';
+import { createMonitor } from './monitor';
+import { buildReport, emptyReportState, type ReportState, stepFinished, stepStarted } from './report-state';
 import { compensateAll, type SagaContext } from './saga';
 
 export async function migration(input: MigrationInput): Promise<MigrationOutcome> {
@@ -57,6 +60,9 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
     rowsPerSecond: resume?.rowsPerSecond ?? 0,
   };
   setHandler(progressQuery, () => progress);
+  const anomalies = resolveAnomalyConfig(plan.monitor ?? {});
+  const monitor = createMonitor({ migrationId: plan.id, description: plan.description, anomalies, searchAttributes: options.searchAttributes === true }, progress);
+  const report: ReportState = resume?.report ?? emptyReportState();
   setHandler(pauseSignal, () => void (control.paused = true));
   setHandler(resumeSignal, () => void (control.paused = false));
   setHandler(
@@ -76,7 +82,19 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
       },
     },
   );
-  const saga: SagaContext = { migrationId: plan.id, runToken, options, progress, touch: () => (progress.updatedAt = now()) };
+  const touch = () => {
+    progress.updatedAt = now();
+    monitor.publish();
+  };
+  const saga: SagaContext = { migrationId: plan.id, runToken, options, progress, touch };
+  const finishRun = async (status: string, compensated: boolean) => {
+    monitor.resolveAll();
+    report.alerts = [...report.alerts, ...monitor.alerts().filter((a) => !report.alerts.some((r) => r.rule === a.rule && r.since === a.since && r.state === a.state))];
+    await journal
+      .writeReport({ report: buildReport(report, { migrationId: plan.id, description: plan.description, mode: 'up', workflowId: info.workflowId, status, startedAt: progress.startedAt, finishedAt: now(), compensated }) })
+      .catch(() => undefined); // a report that cannot be written must not change the outcome
+    await monitor.flush();
+  };
   const journal = journalActivities(options);
   const steps = stepActivities(options);
 
@@ -102,6 +120,7 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
     for (const step of plan.steps.slice(firstStep)) {
       progress.current = { stepIndex: step.index, label: step.label };
       failedStep = `step ${step.index + 1} (${step.label})`;
+      stepStarted(report, step, now());
       saga.touch();
       if (isDataStep(step)) {
         const outcome = await runDataStep(
@@ -114,6 +133,9 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
             control,
             touch: saga.touch,
             shouldContinueAsNew: () => workflowInfo().continueAsNewSuggested,
+            monitor,
+            report,
+            anomalies,
           },
           step,
         );
@@ -130,6 +152,7 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
               loadControl: control.loadControl,
               controller: control.controller,
               rowsPerSecond: control.rowsPerSecond,
+              report,
             },
           });
         }
@@ -138,6 +161,7 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
         await steps.applySchemaStep({ migrationId: plan.id, runToken, step, options });
       }
       progress.stepsDone += 1;
+      stepFinished(report, step.index, now());
     }
     failedStep = 'validation';
     progress.current = null;
@@ -147,6 +171,7 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
     await journal.journalFinish({ migrationId: plan.id, runToken, status: 'applied' });
     progress.status = 'applied';
     saga.touch();
+    await finishRun('applied', false);
     return { migrationId: plan.id, outcome: 'applied' };
   } catch (error) {
     // continueAsNew ends this run by throwing; it is not a failure.
@@ -162,6 +187,8 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
     });
     progress.status = cancelled ? 'cancelled' : 'failed';
     saga.touch();
+    report.errors.push(message);
+    await CancellationScope.nonCancellable(() => finishRun(progress.status, true));
     if (cancelled) throw error;
     throw ApplicationFailure.create({
       message: `${plan.id}: ${message}. Every applied step was undone; the database is as it was before.`,

@@ -9,6 +9,8 @@ import { type DataStep, isStepFinished } from '../../core/data-plan';
 import { type LoadControlConfig } from '../../core/load-control-config';
 import { type ControllerState, decide, type LoadSample, withCanaryBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
+import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
+import { type MigrationMetrics } from '../../metrics/migration-metrics';
 import { type Db } from '../../db/connect';
 import { assertRunToken, FencedError } from '../../db/journal';
 import { type MigrationRegistry } from '../migration-registry';
@@ -41,6 +43,10 @@ export interface SliceResult {
   reasons: string[];
   lastSample: LoadSample | null;
   batchesRun: number;
+  /** Batch times of this slice, for the run report and the slow-batch alert. */
+  batchStats: BatchStats;
+  /** Peak load seen during this slice. */
+  peakLoad: PeakLoad;
 }
 
 export interface SliceDeps {
@@ -48,6 +54,7 @@ export interface SliceDeps {
   registry: MigrationRegistry;
   loadSource: LoadSource;
   log: (message: string, fields?: Record<string, unknown>) => void;
+  metrics?: MigrationMetrics;
 }
 
 /** Database-side load is read at most this often (see `sample` below). */
@@ -66,7 +73,13 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   let lastSample: LoadSample | null = null;
   let reasons: string[] = [];
   let batchesRun = 0;
-  if (isStepFinished(step, checkpoint)) return { checkpoint, controller: state, throttled: false, reasons, lastSample, batchesRun };
+  let batchStats = emptyBatchStats();
+  let peakLoad = emptyPeakLoad();
+  const observeLoad = (s: LoadSample) => {
+    peakLoad = raisePeak(peakLoad, s);
+    deps.metrics?.load({ migrationId: input.migrationId, ...s });
+  };
+  if (isStepFinished(step, checkpoint)) return { checkpoint, controller: state, throttled: false, reasons, lastSample, batchesRun, batchStats, peakLoad };
 
   const shape = await readTableShape(db, step.table);
   const backup = backupTableFor(input.migrationId, step);
@@ -92,7 +105,8 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
     return { batchMs, rows: rowCount, ...host, ...load, canaryMs };
   };
 
-  const deadline = Date.now() + input.sliceMs;
+  const sliceStarted = Date.now();
+  const deadline = sliceStarted + input.sliceMs;
   // One connection for all the slice's batches: no pool checkout and backend lookup per batch, and
   // a cancelled activity cancels whatever statement it is running (withCancellableConnection).
   await withCancellableConnection(db, async ({ conn }) => {
@@ -100,10 +114,12 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       throwIfCancelled();
       if (state.paused) {
         lastSample = await sample(0, 0);
+        observeLoad(lastSample);
         const decision = decide(state, lastSample, input.loadControl);
         state = decision.state;
         reasons = decision.reasons;
         if (decision.action === 'pause') {
+          deps.metrics?.throttled(input.migrationId, step.index, decision.sleepMs / 1000);
           await cancellableSleep(decision.sleepMs);
           continue;
         }
@@ -162,15 +178,32 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         batches: checkpoint.batches + 1,
       };
       if (step.kind === 'eachBatch') assertErrorRate(step, checkpoint);
+      batchStats = mergeBatchStats(batchStats, { count: 1, totalMs: batchMs, minMs: batchMs, maxMs: batchMs });
       lastSample = await sample(batchMs, outcome.changed + outcome.rowErrors, canaryDuringBatch);
+      observeLoad(lastSample);
       const decision = decide(state, lastSample, input.loadControl);
       state = decision.state;
       reasons = decision.reasons;
-      if (!isStepFinished(step, checkpoint) && decision.sleepMs > 0) await cancellableSleep(decision.sleepMs);
+      deps.metrics?.batch({ migrationId: input.migrationId, step: step.index, rows: outcome.changed, seconds: batchMs / 1000, batchSize: decision.batchSize, sleepMs: decision.sleepMs });
+      if (!isStepFinished(step, checkpoint) && decision.sleepMs > 0) {
+        deps.metrics?.throttled(input.migrationId, step.index, decision.sleepMs / 1000);
+        await cancellableSleep(decision.sleepMs);
+      }
     }
   });
   checkpoint = (await readCheckpoint(db, input.migrationId, step.index)) ?? checkpoint;
-  return { checkpoint, controller: state, throttled: state.paused, reasons, lastSample, batchesRun };
+  // This slice's own rate: the workflow smooths across slices for the progress query.
+  const sliceSeconds = Math.max(0.001, (Date.now() - sliceStarted) / 1000);
+  const rate = (checkpoint.rowsDone - initial.rowsDone) / sliceSeconds;
+  deps.metrics?.progress({
+    migrationId: input.migrationId,
+    step: step.index,
+    rowsDone: checkpoint.rowsDone,
+    rowsTotal: checkpoint.rowsTotal,
+    rowsPerSecond: rate,
+    etaSeconds: rate > 0 ? Math.max(0, checkpoint.rowsTotal - checkpoint.rowsDone) / rate : null,
+  });
+  return { checkpoint, controller: state, throttled: state.paused, reasons, lastSample, batchesRun, batchStats, peakLoad };
 }
 
 function assertErrorRate(step: Extract<DataStep, { kind: 'eachBatch' }>, checkpoint: CheckpointState): void {

@@ -1,5 +1,6 @@
 // `down [ID | --steps N]`: roll back applied migrations (newest first) through the runner.
 import { followRun, startRunner } from '../../client/run-workflow';
+import { hasSearchAttributes } from '../../client/search-attributes';
 import { preflightDown } from '../../client/preflight';
 import { type ResolvedConfig } from '../../config/resolve-config';
 import { runOptionsFrom } from '../run-options';
@@ -24,7 +25,7 @@ export async function downCommand(config: ResolvedConfig, options: DownOptions, 
     }
     out.info(`Rolling back ${migrationIds.join(', ')} on ${dbKey}`);
     return withWorkflows(config, { worker: options.worker, log: (m) => out.info(m) }, async ({ temporal }) => {
-      const run = await startRunner(temporal.client, config.taskQueue, { dbKey, mode: 'down', plans: [], migrationIds, options: runOptionsFrom(config) }, config.lock);
+      const run = await startRunner(temporal.client, config.taskQueue, { dbKey, mode: 'down', plans: [], migrationIds, options: runOptionsFrom(config, await hasSearchAttributes(temporal.client, config.temporalNamespace)) }, config.lock);
       const result = await followRun(temporal.client, run, (p) => out.info(describeProgress(p)));
       if (out.json) out.data({ exitCode: result.exitCode, message: result.message, finished: result.finished });
       if (result.exitCode === EXIT.OK) out.info(`Rolled back: ${result.finished.map((f) => f.migrationId).join(', ')}`);

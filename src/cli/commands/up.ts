@@ -1,5 +1,6 @@
 // `up [--to ID]`: apply pending migrations through the runner workflow.
 import { followRun, startRunner } from '../../client/run-workflow';
+import { hasSearchAttributes } from '../../client/search-attributes';
 import { preflightUp } from '../../client/preflight';
 import { type ResolvedConfig } from '../../config/resolve-config';
 import { formatPlanProblem } from '../../core/plan-error';
@@ -29,7 +30,7 @@ export async function upCommand(config: ResolvedConfig, options: UpOptions, out:
       const run = await startRunner(
         temporal.client,
         config.taskQueue,
-        { dbKey, mode: 'up', plans: pending, migrationIds: [], options: runOptionsFrom(config) },
+        { dbKey, mode: 'up', plans: pending, migrationIds: [], options: runOptionsFrom(config, await hasSearchAttributes(temporal.client, config.temporalNamespace)) },
         config.lock,
       );
       const result = await followRun(temporal.client, run, (p) => out.info(describeProgress(p)));

@@ -1,0 +1,125 @@
+// The workflow side of MigrationMonitor: publishes status and progress to the Temporal Web UI
+// (search attributes, current details), evaluates the anomaly rules on every observation, and
+// hands alerts to a background pump that calls the notify activity. Nothing here waits on alert
+// delivery: a dead webhook never slows a migration.
+import { condition, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/create-activities';
+import { type Alert, type AnomalyConfig, type AnomalyState, evaluateAnomalies, type Observation, resolveAll } from '../core/anomaly-rules';
+import { type MigrationProgress } from './definitions';
+import { MIGRATION_ID_KEY, PROGRESS_KEY, STATUS_KEY } from './search-attribute-keys';
+
+/** Progress is upserted at most this often (each upsert is a history event). */
+export const PROGRESS_UPSERT_MS = 5000;
+/** Resolved alerts kept in the progress query, newest last. */
+const RESOLVED_KEPT = 10;
+
+export interface MonitorOptions {
+  migrationId: string;
+  description: string;
+  anomalies: AnomalyConfig;
+  /** False when the server lacks our search attributes (the CLI checks before starting). */
+  searchAttributes: boolean;
+}
+
+export interface Monitor {
+  /** Call after every change of `progress`: updates the Web UI view. */
+  publish(): void;
+  observe(observation: Observation, startedAt: number): void;
+  /** Ends every open alert episode (a step ended, or the run did). */
+  resolveAll(): void;
+  /** Waits briefly for queued alerts to be handed to the worker (end of run). */
+  flush(): Promise<void>;
+  alerts(): Alert[];
+}
+
+export function createMonitor(options: MonitorOptions, progress: MigrationProgress): Monitor {
+  const { notifyAlerts } = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 3 } });
+  const workflowId = workflowInfo().workflowId;
+  let state: AnomalyState = {};
+  let history: Alert[] = [];
+  let lastStatus: string | null = null;
+  let lastProgressAt = 0;
+  let lastProgress = -1;
+  let lastDetails = '';
+  const queue: Alert[] = [];
+  let pumping = false;
+
+  const pump = async () => {
+    pumping = true;
+    while (queue.length > 0) {
+      const batch = queue.splice(0);
+      try {
+        await notifyAlerts({
+          migrationId: options.migrationId,
+          workflowId,
+          notices: batch.map((alert) => ({ ...alert, id: `${workflowId}/${alert.rule}/${alert.since}/${alert.state}` })),
+        });
+      } catch {
+        // The worker logged what it could; alerts must never fail the migration.
+      }
+    }
+    pumping = false;
+  };
+
+  const deliver = (notices: Alert[]) => {
+    if (notices.length === 0) return;
+    for (const notice of notices) {
+      if (notice.state === 'resolved') history = [...history.filter((a) => a.state === 'resolved'), notice].slice(-RESOLVED_KEPT);
+    }
+    progress.alerts = [...Object.values(state), ...history];
+    queue.push(...notices);
+    if (!pumping) void pump();
+  };
+
+  const ratio = () => {
+    if (progress.data && progress.data.rowsTotal > 0) {
+      const stepShare = 1 / Math.max(1, progress.stepCount);
+      return Math.min(1, progress.stepsDone * stepShare + stepShare * Math.min(1, progress.data.rowsDone / progress.data.rowsTotal));
+    }
+    return progress.stepCount > 0 ? progress.stepsDone / progress.stepCount : 1;
+  };
+
+  return {
+    publish() {
+      const now = Date.now();
+      const value = Math.round(ratio() * 1000) / 10;
+      const statusChanged = progress.status !== lastStatus;
+      if (options.searchAttributes && (statusChanged || (value !== lastProgress && now - lastProgressAt >= PROGRESS_UPSERT_MS))) {
+        upsertSearchAttributes([
+          { key: MIGRATION_ID_KEY, value: options.migrationId },
+          { key: STATUS_KEY, value: progress.status },
+          { key: PROGRESS_KEY, value },
+        ]);
+        lastProgressAt = now;
+        lastProgress = value;
+      }
+      lastStatus = progress.status;
+      const d = progress.data;
+      const details =
+        `**${options.migrationId}** — ${options.description}\n\n` +
+        `status **${progress.status}**, step ${Math.min(progress.stepsDone + 1, progress.stepCount)}/${progress.stepCount}` +
+        `${progress.current ? `: ${progress.current.label}` : ''}` +
+        `${d ? `\n\n${d.rowsDone}/${d.rowsTotal} rows, ${Math.round(d.rowsPerSecond)} rows/s, batch ${d.batchSize}, pause ${d.sleepMs} ms${d.throttled ? `, throttled (${d.reasons.join('; ')})` : ''}` : ''}` +
+        `${progress.error ? `\n\nerror: ${progress.error}` : ''}` +
+        `${Object.values(state).length > 0 ? `\n\nalerts: ${Object.values(state).map((a) => `${a.severity} ${a.rule}`).join(', ')}` : ''}`;
+      if (details !== lastDetails) {
+        setCurrentDetails(details);
+        lastDetails = details;
+      }
+    },
+    observe(observation, startedAt) {
+      const result = evaluateAnomalies(state, observation, options.anomalies, startedAt);
+      state = result.state;
+      deliver(result.notices);
+    },
+    resolveAll() {
+      const result = resolveAll(state, Date.now());
+      state = result.state;
+      deliver(result.notices);
+    },
+    async flush() {
+      await condition(() => !pumping && queue.length === 0, '10 seconds');
+    },
+    alerts: () => [...Object.values(state), ...history],
+  };
+}
