@@ -191,7 +191,7 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
     await CancellationScope.nonCancellable(() => finishRun(progress.status, true));
     if (cancelled) throw error;
     throw ApplicationFailure.create({
-      message: `${plan.id}: ${message}. Every applied step was undone; the database is as it was before.`,
+      message: `${plan.id}: ${message.replace(/\.+$/, '')}. Every applied step was undone; the database is as it was before.`,
       type: 'MigrationFailed',
       nonRetryable: true,
     });

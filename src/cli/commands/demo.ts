@@ -15,7 +15,7 @@ import { type MigrationPlan } from '../../core/plan';
 import { formatPlanProblem } from '../../core/plan-error';
 import { type Db } from '../../db/connect';
 import { createMigrationsView } from '../../demo/migrations-view';
-import { DemoInterrupted, type InterruptWatch, watchInterrupts } from '../../demo/interrupt';
+import { DemoInterrupted, type InterruptWatch, tolerateClosedTemporalChannels, watchInterrupts } from '../../demo/interrupt';
 import { DEMO_FAILING_DIR, DEMO_MIGRATIONS_DIR, displayPath } from '../../demo/paths';
 import { createPhaseClock, formatSeconds, type PhaseClock } from '../../demo/phases';
 import { describeProof, readSchemaProof, sameProof } from '../../demo/schema-proof';
@@ -67,6 +67,8 @@ interface Story {
   clock: PhaseClock;
   /** Workflows to look at in the Web UI, in the order they ran. */
   workflows: DemoWorkflow[];
+  /** Checked between phases, so an interrupted story stops instead of starting the next run. */
+  watch: InterruptWatch;
 }
 
 /** The resolved config, pointed at the demo database and the package's example migrations. */
@@ -76,7 +78,9 @@ function demoConfig(config: ResolvedConfig, databaseUrl: string): ResolvedConfig
 }
 
 /** What `up` does once the session is open: the runner over the pending plans, followed to its end. */
-async function runUp(client: Client, config: ResolvedConfig, dbKey: string, pending: MigrationPlan[], out: Output): Promise<DemoRun> {
+async function runUp(story: Story, config: ResolvedConfig, pending: MigrationPlan[]): Promise<DemoRun> {
+  const { client, dbKey, out } = story;
+  story.watch.check();
   const run = await startRunner(client, config.taskQueue, { dbKey, mode: 'up', plans: pending, migrationIds: [], options: runOptionsFrom(config) }, config.lock);
   const result = await followRun(client, run, (p) => out.info(describeProgress(p)));
   return { exitCode: result.exitCode, message: result.message, runnerRunId: await latestRunId(client, run.workflowId) };
@@ -149,7 +153,7 @@ async function applyExamples(story: Story): Promise<MigrationPlan[] | null> {
   if (pending.length === 0) throw new Error(`no pending migration in ${DEMO_MIGRATIONS_DIR}, although the demo database was just recreated`);
   say(`Applying ${pending.length} migration(s) to ${dbKey}:`);
   for (const plan of pending) say(`  ${plan.id}: ${plan.description} (${plan.steps.length} steps, ${plan.validations.length} validations)`);
-  const up = await runUp(story.client, config, dbKey, pending, out);
+  const up = await runUp(story, config, pending);
   if (up.exitCode !== EXIT.OK) {
     out.error(`the example migrations did not apply: ${up.message}`);
     return null;
@@ -183,7 +187,7 @@ async function failAndCompensate(story: Story): Promise<FailureResult> {
   for (const step of plan.steps) say(`  step ${step.index + 1}: ${step.label}${step.kind === 'addIndex' && step.unique ? ` UNIQUE (${step.name})` : ''}`);
 
   const before = await readSchemaProof(db);
-  const run = await runUp(story.client, config, dbKey, [plan], out);
+  const run = await runUp(story, config, [plan]);
   const after = await readSchemaProof(db);
   const status = await journalStatus(db, plan.id);
   const workflowId = migrationWorkflowId(dbKey, plan.id, 'up');
@@ -227,13 +231,16 @@ function printWebUi(story: Story, uiUrl: string | null): void {
 
 /** Everything from the started stack to the closing summary; returns before the keep-alive wait. */
 async function tell(story: Story, seedRows: number, uiUrl: string | null): Promise<ExitCode> {
-  const { config, clock, out } = story;
+  const { config, clock, out, watch } = story;
   const applied = await applyExamples(story);
   if (!applied) return EXIT.MIGRATION_FAILED;
+  watch.check();
   await clock.run('status', 'status', () => statusCommand(config, quiet(out)));
 
+  watch.check();
   const failure = await failAndCompensate(story);
   if (failure.exitCode !== EXIT.OK) return failure.exitCode;
+  watch.check();
   // status reads one directory; a view of both lists the failed example with its description.
   const view = await createMigrationsView([DEMO_MIGRATIONS_DIR, DEMO_FAILING_DIR]);
   try {
@@ -293,16 +300,21 @@ async function runDemo(config: ResolvedConfig, rows: number, keep: boolean, out:
       return await withWorkflows(cfg, { worker: true }, ({ temporal }) =>
         withTargetDatabase(cfg, async (target) => {
           temporalPhase.end(`Temporal ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}; worker on task queue ${cfg.taskQueue}.`);
-          const story: Story = { config: cfg, client: temporal.client, db: target.db, dbKey, out, say, clock, workflows: [] };
+          const story: Story = { config: cfg, client: temporal.client, db: target.db, dbKey, out, say, clock, workflows: [], watch };
+          watch.check();
+          const told = tell(story, seed.inventories, temporal.uiUrl);
           let code: ExitCode;
           try {
-            watch.check();
-            code = await watch.race(tell(story, seed.inventories, temporal.uiUrl));
+            code = await watch.race(told);
           } catch (error) {
             if (watch.fired()) {
               // Their database is recreated by the next demo anyway: end them rather than compensate.
               const ended = await terminateLeftovers(control.client, dbKey).catch(() => []);
               if (ended.length > 0) raw.info(`  Terminated the demo's running workflows: ${ended.join(', ')}`);
+              // The interrupted phase sees its run end and stops at its next check; give it a moment
+              // so the worker and connections do not close under it (a call can also hang: then go on).
+              tolerateClosedTemporalChannels();
+              await Promise.race([told.then(() => undefined, () => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
             }
             throw error;
           }
