@@ -90,11 +90,16 @@ async function bundleWorkflows(tmpDir: string): Promise<string | null> {
   return file;
 }
 
+// Two test files at a time: most of a file's wall time is spent waiting (CLI start-up, Temporal
+// timers, heartbeat timeouts), so two overlap well on two cores, and every file has its own
+// database and task queues. STOCKRX_TEST_CONCURRENCY=1 runs them one by one.
+const concurrency = Math.max(1, Number(process.env.STOCKRX_TEST_CONCURRENCY) || 2);
+
 function runTests(files: string[], nodeTestFlags: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
     child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...nodeTestFlags, ...files],
+      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...nodeTestFlags, ...files],
       { cwd: repo, stdio: 'inherit', env },
     );
     child.once('error', (error) => {
