@@ -1,0 +1,306 @@
+// B2 load-control efficacy (issue 3, item 8). A write-heavy foreground workload, pgbench with a
+// tpcb-like script extended to read and update a random row of the migrated table (4 clients,
+// scale 10), is measured:
+//   baseline   alone;
+//   fixed      beside the migration at each fixed setting of a sweep, batch × pause
+//              (300/1000/3000/10000 rows × 0/10/50/200 ms), pinned (min = max) with the critical
+//              pauses disabled, so the setting really is fixed;
+//   adaptive   beside the migration with the controller's defaults (no tuning at all).
+// Each point reports the foreground's p50/p99 transaction latency and the migration's rows/s over
+// the same window. The ORACLE is the fixed setting with the highest rows/s whose p99 stays within
+// 1.5× the baseline's; targets: adaptive p99 ≤ 1.5× baseline and rows/s ≥ 0.8× the oracle's.
+// Points are repeated (order shuffled per repetition) and medians reported.
+//
+// The migration is the framework's own data step: a migration file planned as `up` plans it, and
+// the worker's activities (journalStart, prepareDataStep, runDataSlice with the real load source,
+// canary and controller) driven in this process, so a point can start and stop on time; Temporal's
+// part, one activity round trip per slice, does not take part in load control.
+//
+//   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--rows 2000000]
+//        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--json FILE]
+import { spawn } from 'node:child_process';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { createActivities } from '../src/activities/create-activities';
+import { createMigrationRegistry } from '../src/activities/migration-registry';
+import { loadMigrations } from '../src/client/load-migrations';
+import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
+import { resolveLoadControl } from '../src/core/load-control-config';
+import { canaryP99, type ControllerState, initialControllerState } from '../src/core/load-controller';
+import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
+import { openTargetDatabase } from '../src/db/connect';
+import { createLogger } from '../src/logging/logger';
+import { benchMigrationsDir, migrationId } from './lib/framework';
+import { NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
+import { describeMachine, loadAverage, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
+import { fmt, fmtInt, markdownTable, median, percentile } from './lib/stats';
+
+const CLIENTS = 4;
+const SCALE = 10;
+const BUDGET = 1.5;
+/** Slices of 2 s instead of 5 s so a point can stop soon after its window (state carries over as in a real run). */
+const SLICE_MS = 2000;
+
+/** tpcb-like (pgbench's built-in) plus a read and an update of a random inventories row. */
+const SCRIPT = (inventoryRows: number) => `\\set aid random(1, 100000 * :scale)
+\\set bid random(1, 1 * :scale)
+\\set tid random(1, 10 * :scale)
+\\set iid random(1, ${inventoryRows})
+\\set delta random(-5000, 5000)
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+SELECT quantity FROM ${TABLE} WHERE id = :iid;
+UPDATE ${TABLE} SET quantity = quantity + 1 WHERE id = :iid;
+UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
+END;
+`;
+
+type PointKind = { kind: 'baseline' } | { kind: 'fixed'; batch: number; pauseMs: number } | { kind: 'adaptive' };
+const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind);
+
+interface PointResult {
+  point: string;
+  rep: number;
+  tps: number;
+  p50: number;
+  p99: number;
+  rowsPerSecond: number;
+  /** Adaptive: the controller's batch size and pause at the end of the window. */
+  batchSize?: number;
+  sleepMs?: number;
+  /** Adaptive: one line per slice (time, batches, controller settings, canary, reasons). */
+  trace?: string[];
+  load: string;
+}
+
+function pgEnv(url: string): NodeJS.ProcessEnv {
+  const u = new URL(url);
+  return { ...process.env, PGHOST: u.hostname, PGPORT: u.port, PGUSER: decodeURIComponent(u.username), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: u.pathname.slice(1) };
+}
+
+function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${err}`))));
+  });
+}
+
+/** Latencies (ms) of transactions that ended inside [fromEpochMs, toEpochMs], from pgbench -l logs. */
+async function latencies(logDir: string, prefix: string, fromEpochMs: number, toEpochMs: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const file of await fsp.readdir(logDir)) {
+    if (!file.startsWith(prefix)) continue;
+    for (const line of (await fsp.readFile(path.join(logDir, file), 'utf8')).split('\n')) {
+      // client_id transaction_no time script_no time_epoch time_us
+      const f = line.split(' ');
+      if (f.length < 6) continue;
+      const end = Number(f[4]) * 1000 + Number(f[5]) / 1000;
+      if (end >= fromEpochMs && end <= toEpochMs) out.push(Number(f[2]) / 1000);
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      reps: { type: 'string', default: '3' },
+      window: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '5' },
+      'adaptive-warmup': { type: 'string', default: '20' },
+      rows: { type: 'string', default: '2000000' },
+      batches: { type: 'string', default: '300,1000,3000,10000' },
+      pauses: { type: 'string', default: '0,10,50,200' },
+      json: { type: 'string' },
+    },
+  });
+  const reps = Number(values.reps);
+  const windowS = Number(values.window);
+  const warmupS = Number(values.warmup);
+  // The controller starts at its initial settings and needs a while to find its pace (a real
+  // migration runs for minutes to hours); fixed settings need no warm-up beyond the foreground's.
+  const adaptiveWarmupS = Number(values['adaptive-warmup']);
+  const rows = Number(values.rows);
+  const points: PointKind[] = [{ kind: 'baseline' }, { kind: 'adaptive' }];
+  for (const batch of values.batches.split(',').map(Number)) for (const pauseMs of values.pauses.split(',').map(Number)) points.push({ kind: 'fixed', batch, pauseMs });
+
+  const pgServer = await startPostgres();
+  const machine = await describeMachine(pgServer.adminUrl);
+  say(machine);
+  const url = await recreateDatabase(pgServer.adminUrl, 'bench_b2');
+  say(`pgbench -i -s ${SCALE} and ${fmtInt(rows)} inventories rows …`);
+  await runProcess('pgbench', ['-i', '-q', '-s', String(SCALE)], pgEnv(url));
+  await resetInventories(url, rows);
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'stockrx-b2-'));
+  onCleanup(() => fsp.rm(work, { recursive: true, force: true }));
+  const scriptFile = path.join(work, 'foreground.sql');
+  await fsp.writeFile(scriptFile, SCRIPT(rows));
+
+  const migrations = await benchMigrationsDir('b2');
+  onCleanup(() => fsp.rm(migrations.dir, { recursive: true, force: true }));
+  const target = openTargetDatabase(url, { applicationName: 'stockrx-migrate worker' });
+  onCleanup(() => target.close());
+  const activities = createActivities({ db: target.db, logger: createLogger({ level: 'error' }), registry: createMigrationRegistry(migrations.dir) });
+
+  // Between points: the previous migration's backup goes, the table is vacuumed and the WAL
+  // checkpointed, so each point starts from the same kind of state.
+  const settle = async () => {
+    await withClient(url, async (c) => {
+      const { rows: backups } = await c.query<{ name: string }>(`SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = 'stockrx_migrate_backup'`);
+      for (const b of backups) await c.query(`DROP TABLE ${b.name}`);
+      await c.query(`VACUUM ${TABLE}`);
+      await c.query('VACUUM pgbench_accounts, pgbench_tellers, pgbench_branches');
+      await c.query('CHECKPOINT');
+    });
+  };
+
+  const runPoint = async (point: PointKind, rep: number): Promise<PointResult> => {
+    await settle();
+    const prefix = `fg-${rep}-${label(point).replace(/[^a-z0-9]+/gi, '_')}-${Date.now()}`;
+    const totalS = (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + windowS;
+    const fgStart = Date.now();
+    const foreground = runProcess(
+      'pgbench',
+      ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(totalS), '-f', scriptFile, '-D', `scale=${SCALE}`, '-l', '--log-prefix', prefix],
+      pgEnv(url),
+      work,
+    );
+    const windowFrom = fgStart + (totalS - windowS) * 1000;
+    const windowTo = fgStart + totalS * 1000;
+    let rowsPerSecond = 0;
+    let controller: ControllerState | null = null;
+    const trace: string[] = [];
+    if (point.kind !== 'baseline') {
+      // Every row matches and every point starts at the first key, so points are comparable.
+      const loadControl =
+        point.kind === 'adaptive'
+          ? undefined
+          : {
+              initialBatchSize: point.batch, minBatchSize: point.batch, maxBatchSize: point.batch,
+              sleepMs: point.pauseMs, minSleepMs: point.pauseMs, maxSleepMs: point.pauseMs,
+              // Fixed means fixed: no critical pause either.
+              ...NO_CRITICAL_PAUSE,
+            };
+      await migrations.clear();
+      const id = migrationId('bench_b2');
+      await migrations.write(
+        id,
+        `import { defineMigration } from 'stockrx-migrate';\n\nexport default defineMigration({\n  description: 'B2 backfill',\n` +
+          (loadControl ? `  loadControl: ${JSON.stringify(loadControl)},\n` : '') +
+          `  steps: (m) => [m.updateRecords('${TABLE}', { set: { price: m.raw('coalesce(price, 0) + 1') } })],\n});\n`,
+      );
+      const [plan] = await loadMigrations(migrations.dir);
+      const step = plan!.steps.find(isDataStep) as DataStep;
+      const input = { migrationId: id, runToken: `b2-${id}`, step, options: DEFAULT_RUN_OPTIONS };
+      // The foreground runs for a second before the step starts, so the canary baseline sees it.
+      await new Promise((r) => setTimeout(r, 1000));
+      await activities.journalStart({ plan: plan!, run: { runToken: input.runToken, workflowId: 'b2', runId: 'b2' } });
+      await activities.prepareDataStep(input);
+      const lc = resolveLoadControl(plan!.loadControl);
+      controller = initialControllerState(lc);
+      const rowsDone = async () =>
+        withClient(url, async (c) => Number((await c.query<{ n: string }>('SELECT rows_done AS n FROM stockrx_migrate.checkpoints WHERE migration_id = $1', [id])).rows[0]!.n));
+      let atFrom: { t: number; n: number } | null = null;
+      let atTo: { t: number; n: number } | null = null;
+      const marks = (async () => {
+        await new Promise((r) => setTimeout(r, Math.max(0, windowFrom - Date.now())));
+        atFrom = { t: performance.now(), n: await rowsDone() };
+        await new Promise((r) => setTimeout(r, Math.max(0, windowTo - Date.now())));
+        atTo = { t: performance.now(), n: await rowsDone() };
+      })();
+      while (Date.now() < windowTo) {
+        const slice = await activities.runDataSlice({ ...input, file: plan!.file, loadControl: lc, controller, sliceMs: Math.min(SLICE_MS, Math.max(200, windowTo - Date.now())) });
+        controller = slice.controller;
+        trace.push(
+          `${fmt((Date.now() - fgStart) / 1000, 1)}s ${slice.batchesRun} batches → batch ${slice.controller.batchSize} pause ${slice.controller.sleepMs} ms` +
+            `${slice.throttled ? ' PAUSED' : ''} canary p99/baseline ${fmt(canaryP99(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.canaryBaselineMs, 2)} ms: ${slice.reasons.filter((r) => !/advisory/.test(r)).join('; ').slice(0, 160)}`,
+        );
+        if (isStepFinished(step, slice.checkpoint)) throw new Error(`${label(point)}: the step finished inside the window; use more --rows`);
+      }
+      await marks;
+      const from = atFrom as { t: number; n: number } | null;
+      const to = atTo as { t: number; n: number } | null;
+      if (from && to) rowsPerSecond = (to.n - from.n) / ((to.t - from.t) / 1000);
+    }
+    await foreground;
+    const lat = await latencies(work, prefix, windowFrom, windowTo);
+    for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
+    const c = controller as ControllerState | null;
+    return {
+      point: label(point),
+      rep,
+      tps: lat.length / windowS,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      rowsPerSecond,
+      ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
+      load: loadAverage(),
+    };
+  };
+
+  // Deterministic shuffle per repetition (LCG), so a rerun visits points in the same order.
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const results: PointResult[] = [];
+  const t0 = Date.now();
+  for (let rep = 0; rep < reps; rep++) {
+    const order = [...points];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    for (const point of order) {
+      const r = await runPoint(point, rep);
+      results.push(r);
+      say(
+        `rep ${rep + 1}/${reps} ${r.point.padEnd(20)} fg ${fmt(r.tps, 0)} tps p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms  migration ${fmtInt(r.rowsPerSecond)} rows/s` +
+          (r.batchSize !== undefined ? `  (controller: batch ${r.batchSize}, pause ${r.sleepMs} ms)` : '') +
+          `  load ${r.load}  [${fmt((Date.now() - t0) / 60000, 1)} min]`,
+      );
+      if (r.trace && process.env.BENCH_TRACE) for (const line of r.trace) say(`    ${line}`);
+    }
+  }
+
+  // Medians per point; oracle and targets.
+  const med = (p: string, f: (r: PointResult) => number) => median(results.filter((r) => r.point === p).map(f));
+  const baseP99 = med('baseline', (r) => r.p99);
+  const labels = points.map(label);
+  const rowsOf = (p: string) => med(p, (r) => r.rowsPerSecond);
+  const p99Of = (p: string) => med(p, (r) => r.p99);
+  const fixed = labels.filter((l) => l.startsWith('fixed'));
+  const withinBudget = fixed.filter((l) => p99Of(l) <= BUDGET * baseP99);
+  const oracle = withinBudget.sort((a, b) => rowsOf(b) - rowsOf(a))[0] ?? null;
+  const table = labels.map((l) => [
+    l + (l === oracle ? ' (oracle)' : ''),
+    fmt(med(l, (r) => r.tps), 0),
+    fmt(med(l, (r) => r.p50), 2),
+    fmt(p99Of(l), 2),
+    fmt(p99Of(l) / baseP99, 2),
+    p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
+    l === 'baseline' ? '' : fmtInt(rowsOf(l)),
+    oracle && l !== 'baseline' ? fmt(rowsOf(l) / rowsOf(oracle), 2) : '',
+    results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}`).join(' '),
+  ]);
+  console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
+  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', `within ${BUDGET}×`, 'migration rows/s', '× oracle', 'each rep p99/rows/s'], table));
+  const adaptiveP99 = p99Of('adaptive') / baseP99;
+  const adaptiveRows = oracle ? rowsOf('adaptive') / rowsOf(oracle) : Number.NaN;
+  const controllerEnd = results.filter((r) => r.point === 'adaptive').map((r) => `${r.batchSize}/${r.sleepMs} ms`).join(', ');
+  console.log(`\noracle: ${oracle ?? 'none (no fixed setting kept p99 within budget)'}${oracle ? ` at ${fmtInt(rowsOf(oracle))} rows/s, p99 ${fmt(p99Of(oracle), 2)} ms` : ''}`);
+  console.log(`adaptive controller at the end of each window (batch/pause): ${controllerEnd}`);
+  console.log(`target adaptive p99 ≤ ${BUDGET}× baseline: ${fmt(adaptiveP99)}× ${adaptiveP99 <= BUDGET ? 'MET' : 'MISSED'}`);
+  console.log(`target adaptive rows/s ≥ 0.8× oracle: ${fmt(adaptiveRows)}× ${adaptiveRows >= 0.8 ? 'MET' : 'MISSED'}`);
+  if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, results, oracle, baseP99 }, null, 2));
+  return 0;
+}
+
+runBench(main);
