@@ -5,7 +5,8 @@
 //     developer server, so tests neither see nor disturb a developer's workflows;
 //   - Postgres: TEST_DATABASE_URL if given, else embedded Postgres in .stockrx/test-postgres;
 //   - the workflow bundle, built once instead of once per test worker (webpack takes seconds).
-// Then `node --test` runs the test files one file at a time with the addresses in the env.
+// Then `node --test` runs the test files (two at a time) with the addresses in the env, and every
+// workflow history they wrote is replayed against the bundle (scripts/replay-audit.ts).
 // Usage: npm test [-- <files or dirs>…] [--test-name-pattern=…]
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -166,7 +167,14 @@ async function main(): Promise<number> {
   };
   if (bundlePath) env.STOCKRX_WORKFLOW_BUNDLE = bundlePath;
   else delete env.STOCKRX_WORKFLOW_BUNDLE;
-  return runTests(files, nodeTestFlags, env);
+  const testsCode = await runTests(files, nodeTestFlags, env);
+  if (!bundlePath || interrupted) return testsCode;
+  say('replaying every workflow history the tests wrote against the workflow bundle (determinism audit)');
+  const { replayAudit } = await import('./replay-audit');
+  const audit = await replayAudit({ address: server.address, bundlePath, artifactsDir: path.join(repo, 'test-artifacts') });
+  for (const failure of audit.failures) console.error(`[test] NONDETERMINISTIC: ${failure}`);
+  say(`determinism audit: ${audit.replayed} workflow histories replayed, ${audit.failures.length} nondeterministic`);
+  return audit.failures.length > 0 ? testsCode || 1 : testsCode;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

@@ -8,8 +8,6 @@ import { type Alert, type AnomalyConfig, type AnomalyState, evaluateAnomalies, t
 import { type MigrationProgress } from './definitions';
 import { MIGRATION_ID_KEY, PROGRESS_KEY, STATUS_KEY } from './search-attribute-keys';
 
-/** Progress is upserted at most this often (each upsert is a history event). */
-export const PROGRESS_UPSERT_MS = 5000;
 /** Resolved alerts kept in the progress query, newest last. */
 const RESOLVED_KEPT = 10;
 
@@ -38,7 +36,6 @@ export function createMonitor(options: MonitorOptions, progress: MigrationProgre
   let state: AnomalyState = {};
   let history: Alert[] = [];
   let lastStatus: string | null = null;
-  let lastProgressAt = 0;
   let lastProgress = -1;
   let lastDetails = '';
   const queue: Alert[] = [];
@@ -81,16 +78,19 @@ export function createMonitor(options: MonitorOptions, progress: MigrationProgre
 
   return {
     publish() {
-      const now = Date.now();
+      // Each upsert is a command, so whether one is issued must follow from the history alone:
+      // from status and progress (changed only by activity results and signals), not from elapsed
+      // workflow time. An earlier version throttled on "5 s since the last upsert", the same length
+      // as a slice, and one CI run (a worker SIGKILLed mid-step) got a history whose replay issued
+      // an upsert where the original had not: the workflow was stuck in nondeterminism. Progress
+      // moves only when a slice reports back, so this is at most one upsert per slice (0.1 % steps).
       const value = Math.round(ratio() * 1000) / 10;
-      const statusChanged = progress.status !== lastStatus;
-      if (options.searchAttributes && (statusChanged || (value !== lastProgress && now - lastProgressAt >= PROGRESS_UPSERT_MS))) {
+      if (options.searchAttributes && (progress.status !== lastStatus || value !== lastProgress)) {
         upsertSearchAttributes([
           { key: MIGRATION_ID_KEY, value: options.migrationId },
           { key: STATUS_KEY, value: progress.status },
           { key: PROGRESS_KEY, value },
         ]);
-        lastProgressAt = now;
         lastProgress = value;
       }
       lastStatus = progress.status;
