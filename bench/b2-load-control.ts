@@ -131,7 +131,8 @@ async function main(): Promise<number> {
   const adaptiveWarmupS = Number(values['adaptive-warmup']);
   const rows = Number(values.rows);
   const points: PointKind[] = [{ kind: 'baseline' }, { kind: 'adaptive' }];
-  for (const batch of values.batches.split(',').map(Number)) for (const pauseMs of values.pauses.split(',').map(Number)) points.push({ kind: 'fixed', batch, pauseMs });
+  // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
+  for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs });
 
   const pgServer = await startPostgres();
   const machine = await describeMachine(pgServer.adminUrl);

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { acquireDevServer, type DevServerHandle } from '../../src/embedded/dev-server';
@@ -232,7 +233,21 @@ export async function describeMachine(adminUrl: string): Promise<string> {
     await client.end();
   }
   const cpu = os.cpus()[0]?.model ?? '?';
-  return `${os.cpus().length} cores (nproc ${os.availableParallelism()}, ${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}, PostgreSQL ${pgVersion} (embedded; ${settings})`;
+  return `${os.cpus().length} cores (nproc ${os.availableParallelism()}, ${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}, PostgreSQL ${pgVersion} (embedded; ${settings}); code ${codeState()}`;
+}
+
+/**
+ * Which code was measured: the commit, plus a hash of any uncommitted change under src/ (the tree
+ * is shared with other sessions, so a result must say exactly what it ran).
+ */
+export function codeState(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const diff = execFileSync('git', ['diff', 'HEAD', '--', 'src'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    return diff ? `${head} + uncommitted src changes ${createHash('sha256').update(diff).digest('hex').slice(0, 12)}` : `${head} (src clean)`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }
 
 /** Load average right now: the machine is shared, so every result line says how busy it was. */
