@@ -119,7 +119,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program
     .command('demo')
     .description('embedded Temporal + embedded Postgres: seed StockRx data, apply, roll back a failure, show status')
-    .option('--rows <n>', 'inventories rows to seed', '100000')
+    .option('--rows <n>', 'inventories rows to seed', '500000')
     .option('--no-keep', 'exit at the end even on a terminal (default: keep the Web UI up until Ctrl-C when stdout is a TTY)')
     .action(run(async (config, out, _a, o) => (await commands.demo()).demoCommand(config, { rows: Number(o.rows), keep: o.keep !== false }, out)));
 

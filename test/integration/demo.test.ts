@@ -97,27 +97,48 @@ test('Ctrl-C in the middle of the demo stops everything it started and ends with
 });
 
 // Runs after the interrupted one in the same state dir: a demo must also recover from that.
-test('demo: seeds, applies the examples, shows status, compensates a failing migration, links the Web UI, then stops everything', { timeout: 240_000 }, async () => {
-  const run = await runDemo(['--rows', '20000', '--no-keep'], 200_000);
+test('demo: seeds 500k rows, applies the examples (schema and data), shows status, compensates a failing migration, links the Web UI, then stops everything', { timeout: 360_000 }, async () => {
+  // The default size, as `npm run demo` runs it: the data examples on half a million rows.
+  const run = await runDemo(['--no-keep'], 300_000);
   const output = `--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
   assert.equal(run.code, 0, output);
 
   // Its own stack, in the state dir, with the Web UI.
   assert.match(run.stdout, /Embedded Postgres is listening on 127\.0\.0\.1:\d+ \(data .*demo-postgres\)/, output);
-  assert.match(run.stdout, /inventories: 20000 rows/, output);
+  assert.match(run.stdout, /inventories: 500000 rows/, output);
   assert.match(run.stdout, /categories: {2}50 rows/, output);
   assert.ok(run.stdout.includes(`state ${path.join(stateDir, 'temporal.db')}`), output);
 
-  // up applied both example migrations, and status says so.
-  assert.match(run.stdout, /Applied: 20250101000000_add_index_to_inventories, 20250102000000_create_warehouses\./, output);
-  assert.match(run.stdout, /\n {2}applied +20250101000000_add_index_to_inventories/, output);
-  assert.match(run.stdout, /\n {2}applied +20250102000000_create_warehouses/, output);
+  // up applied every example migration, and status says so.
+  const examples = [
+    '20250101000000_add_index_to_inventories',
+    '20250102000000_create_warehouses',
+    '20250103000000_stock_warehouses',
+    '20250104000000_update_inventory_prices',
+    '20250105000000_migrate_inventory_data',
+  ];
+  assert.ok(run.stdout.includes(`Applied: ${examples.join(', ')}.`), output);
+  for (const id of examples) assert.match(run.stdout, new RegExp(`\\n {2}applied +${id}`), output);
+
+  // The data examples did what the seed's rules say, counted by the demo with plain SQL: every
+  // 20th row had a NULL price, every 10th is discontinued; createRecords added 3 warehouses.
+  assert.match(run.stdout, /NULL prices: 25000 → 0 /, output);
+  assert.match(run.stdout, /warehouses: 0 → 3 /, output);
+  const split = /discontinued items: 50000, by disposition: (\d+) archive, (\d+) dispose, (\d+) return_to_supplier(?:, (\d+) \(none\))? /.exec(run.stdout);
+  assert.ok(split, output);
+  const [archive, dispose, returned, none] = split.slice(1).map((n) => Number(n ?? 0));
+  assert.equal(archive! + dispose! + returned! + none!, 50_000, output);
+  // The rows the per-record handler refused (quantity over one lot: about 0.5 %) are exactly the
+  // ones left without a disposition, each recorded; fewer than 5 %, so the step succeeded.
+  const skipped = /(\d+) of them could not be processed and were skipped, each recorded in stockrx_migrate\.row_errors/.exec(run.stdout);
+  assert.ok(skipped && Number(skipped[1]) === none && none! > 0 && none! < 2_500, output);
+  assert.match(run.stdout, /: quantity \d+ is more than one lot holds \(1990\): count the stock by hand/, output);
 
   // The failing migration failed on its last step, was compensated, and the proof holds.
-  assert.match(run.stdout, /20250103000000_make_inventory_names_unique: compensating/, output);
+  assert.match(run.stdout, /20250109000000_make_inventory_names_unique: compensating/, output);
   assert.match(run.stdout, /step 3 \(addIndex inventories\(name\)\) failed: could not create unique index "inventories_name_unique"/, output);
   assert.match(run.stdout, /Compensated: schema, indexes and data are exactly as before/, output);
-  assert.match(run.stdout, /\n {2}failed +20250103000000_make_inventory_names_unique\n/, output);
+  assert.match(run.stdout, /\n {2}failed +20250109000000_make_inventory_names_unique\n/, output);
   const [beforeProof, afterProof] = run.stdout.split('After the run and its compensation:');
   const columns = (text: string | undefined) => /inventories columns: (.*)/.exec(text ?? '')?.[1];
   assert.ok(columns(beforeProof) && columns(beforeProof) === columns(afterProof), output);
@@ -127,7 +148,7 @@ test('demo: seeds, applies the examples, shows status, compensates a failing mig
   const ui = /Temporal Web UI: (http:\/\/127\.0\.0\.1:\d+)\/namespaces\/default\/workflows\n/.exec(run.stdout);
   assert.ok(ui, output);
   assert.match(run.stdout, /stockrx-migrate\/127\.0\.0\.1:\d+\/stockrx_demo\/runner\n/, output);
-  assert.match(run.stdout, /stockrx-migrate\/127\.0\.0\.1:\d+\/stockrx_demo\/20250103000000_make_inventory_names_unique\n/, output);
+  assert.match(run.stdout, /stockrx-migrate\/127\.0\.0\.1:\d+\/stockrx_demo\/20250109000000_make_inventory_names_unique\n/, output);
   assert.ok(run.stdout.includes(`${ui[1]}/namespaces/default/workflows/stockrx-migrate%2F127.0.0.1%3A`), output);
   assert.match(run.stdout, /Demo finished in \d+\.\d s/, output);
 

@@ -18,6 +18,7 @@ import { createMigrationsView } from '../../demo/migrations-view';
 import { DemoInterrupted, type InterruptWatch, tolerateClosedTemporalChannels, watchInterrupts } from '../../demo/interrupt';
 import { DEMO_FAILING_DIR, DEMO_MIGRATIONS_DIR, displayPath } from '../../demo/paths';
 import { createPhaseClock, formatSeconds, type PhaseClock } from '../../demo/phases';
+import { readDataProof } from '../../demo/data-proof';
 import { describeProof, readSchemaProof, sameProof } from '../../demo/schema-proof';
 import { CATEGORY_COUNT, DEMO_DATABASE, seedDemoDatabase } from '../../demo/seed';
 import { workflowListUrl, workflowUrl } from '../../demo/web-ui';
@@ -43,6 +44,8 @@ const MAX_DEMO_ROWS = 50_000_000;
 /** Preferred port of the demo's Postgres, so workflow IDs (which contain host:port) stay the same across runs. */
 const DEMO_POSTGRES_PORT = 54329;
 const PHASES = 7;
+/** The per-record example, whose skipped rows the demo shows. */
+const EACH_BATCH_EXAMPLE = '20250105000000_migrate_inventory_data';
 
 interface DemoWorkflow {
   label: string;
@@ -153,10 +156,21 @@ async function applyExamples(story: Story): Promise<MigrationPlan[] | null> {
   if (pending.length === 0) throw new Error(`no pending migration in ${DEMO_MIGRATIONS_DIR}, although the demo database was just recreated`);
   say(`Applying ${pending.length} migration(s) to ${dbKey}:`);
   for (const plan of pending) say(`  ${plan.id}: ${plan.description} (${plan.steps.length} steps, ${plan.validations.length} validations)`);
+  const before = await readDataProof(db, EACH_BATCH_EXAMPLE);
   const up = await runUp(story, config, pending);
   if (up.exitCode !== EXIT.OK) {
     out.error(`the example migrations did not apply: ${up.message}`);
     return null;
+  }
+  const after = await readDataProof(db, EACH_BATCH_EXAMPLE);
+  say('The data migrations, counted with plain SQL before and after:');
+  say(`  NULL prices: ${before.nullPrices} → ${after.nullPrices} (UpdateInventoryPrices; down puts back exactly these NULLs)`);
+  say(`  warehouses: ${before.warehouses} → ${after.warehouses} (createRecords)`);
+  const dispositions = Object.entries(after.dispositions).map(([name, n]) => `${n} ${name}`).join(', ');
+  say(`  discontinued items: ${after.discontinued}, by disposition: ${dispositions || 'none'} (MigrateInventoryData, row by row)`);
+  if (after.rowErrors > 0) {
+    say(`  ${after.rowErrors} of them could not be processed and were skipped, each recorded in stockrx_migrate.row_errors, e.g.`);
+    say(`    ${after.sampleError}`);
   }
   story.workflows.push({ label: 'runner of `up` (its workflow ID is the database lock)', workflowId: runnerWorkflowId(dbKey), runId: up.runnerRunId });
   for (const plan of pending) {
