@@ -83,7 +83,7 @@ export const CANARY_COMFORT = 0.8;
 export const CANARY_MIN_SAMPLES = 5;
 /** Calm samples in a row before a critical pause ends. */
 export const RESUME_AFTER_CALM_SAMPLES = 3;
-/** How often a paused controller wants a new sample, at least (bounded by maxSleepMs). */
+/** How often a paused controller takes a new sample (within minSleepMs…maxSleepMs). */
 export const PAUSED_POLL_MS = 1000;
 /** Seed: a slow batch adds half a second of pause; a fast one removes a tenth. */
 export const SLOW_BATCH_PAUSE_MS = 500;
@@ -191,9 +191,26 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   }
   let canaryWindow = s.canaryWindow;
   if (x.canaryMs !== null) canaryWindow = [...canaryWindow, x.canaryMs].slice(-b.window);
+  // While paused no batch runs, so there is nothing to adapt, and every canary sample measures the
+  // foreground without this migration: exactly what the baseline stands for.
+  const holding = s.paused && !batchRan;
   // The canary has its say once a baseline exists and samples are arriving.
   const canaryInUse = s.canaryBaselineMs !== null && x.canaryMs !== null;
-  const canary = readCanary(canaryWindow, canaryInUse ? s.canaryBaselineMs : null, c, b.window);
+  let baselineMs = s.canaryBaselineMs;
+  if (holding && canaryInUse && canaryWindow.length >= Math.min(CANARY_MIN_SAMPLES, b.window)) {
+    // Re-measure the baseline from the pause's own samples (the window was emptied when the pause
+    // began). The one taken before the step — a burst of lookups 10 ms apart on warm caches — can
+    // read lower than the same lookup does once a second on an idle database; judged against
+    // it, the idle database itself looks over budget and the pause never ends. Only ever raised:
+    // the budget stays relative to what the foreground needs without us, never tighter than at
+    // the start, and load we do not cause cannot hold the migration forever.
+    const idle = canaryBaseline(canaryWindow, b.window);
+    if (idle !== null && idle > baselineMs!) {
+      reasons.push(`canary baseline re-measured while paused: ${fmt(baselineMs!)} → ${fmt(idle)} ms (the foreground with no batch running)`);
+      baselineMs = Math.min(idle, MAX_MS);
+    }
+  }
+  const canary = readCanary(canaryWindow, canaryInUse ? baselineMs : null, c, b.window);
   const expectedMs = smoothedRowMs === null ? null : smoothedRowMs * s.batchSize;
 
   // Critical signals.
@@ -238,11 +255,13 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     push(1 - f, backoff, `replica lag ${fmt(x.replicaLagMs)} ms over ${c.replicaLagThresholdMs} ms: batch −${pct} %, pause doubled`);
   }
   let clearCanary = false;
-  if (canary.status === 'over') {
+  if (canary.status === 'over' && !holding) {
     // Proportional to the overshoot so a large one converges in a step or two, not ten.
     const by = Math.max(0.5, Math.min(1 - f, 1 / canary.overshoot));
     const grow = Math.min(2, canary.overshoot * (1 + f));
     push(by, Math.max(s.sleepMs + CANARY_PAUSE_STEP_MS, s.sleepMs * grow), `canary p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms (${fmt(canary.overshoot)}×): batch ×${fmt(by)}, pause ×${fmt(grow)} (at least +${CANARY_PAUSE_STEP_MS} ms)`);
+    // New settings: judge them on samples taken under them. (While paused nothing changes, so the
+    // window just slides: emptying it there would restart the count with every noisy sample.)
     clearCanary = true;
   }
 
@@ -276,9 +295,8 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     }
   }
 
-  // While paused no batch runs, so there is nothing to adapt: keep the settings the pause began
-  // with instead of shrinking them once per sample, which would only slow the recovery.
-  const holding = s.paused && !batchRan;
+  // Paused: keep the settings the pause began with instead of shrinking them once per sample,
+  // which would only slow the recovery.
   const batchSize = holding ? s.batchSize : clampInt(s.batchSize * scale, b.minBatch, b.maxBatch);
   const sleepMs = holding ? s.sleepMs : clampInt(sleep, b.minSleep, b.maxSleep);
 
@@ -322,13 +340,16 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     sleepMs,
     smoothedBatchMs,
     smoothedRowMs,
-    canaryBaselineMs: s.canaryBaselineMs,
+    canaryBaselineMs: baselineMs,
     canaryWindow: clearCanary ? [] : canaryWindow,
     paused,
     pauseReasons,
     calmSamples,
   };
-  const waitMs = action === 'pause' ? clampInt(Math.max(sleepMs, PAUSED_POLL_MS), b.minSleep, b.maxSleep) : sleepMs;
+  // A paused controller samples every PAUSED_POLL_MS whatever the pause between batches had grown
+  // to: samples are how it sees recovery (and a fresh baseline), and one lookup a second costs
+  // nothing. (Bounded by maxSleepMs, which an operator may have set lower.)
+  const waitMs = action === 'pause' ? clampInt(PAUSED_POLL_MS, b.minSleep, b.maxSleep) : sleepMs;
   return { state: next, batchSize, sleepMs: waitMs, action, reasons };
 }
 

@@ -410,6 +410,41 @@ describe('critical thresholds and hysteresis', () => {
     assert.deepEqual(actions.slice(0, 7), ['pause', 'pause', 'pause', 'pause', 'pause', 'pause', 'resume']);
   });
 
+  test('an idle database noisier than the pre-step baseline cannot hold the pause forever: the baseline is re-measured from the pause', () => {
+    // Seen on a 5M-row table: baseline 0.78 ms from a warm burst, then idle lookups a second apart
+    // read 0.8–3.7 ms. Judged against 0.78 ms, the idle database itself was over budget for good.
+    const paused = decide({ ...withCanaryBaseline(start({ sleepMs: 10_000 }), 0.78), canaryWindow: [5.03, 5.03, 5.03, 5.03] }, quiet({ canaryMs: 5.03 }), config);
+    assert.equal(paused.action, 'pause');
+    assert.equal(paused.sleepMs, PAUSED_POLL_MS, 'a paused controller samples every second, whatever the pause had grown to');
+    const idle = [0.78, 3.66, 1.09, 1.69, 0.95, 2.1, 0.81, 1.2, 3.1, 0.9, 1.4, 2.7];
+    let s = paused.state;
+    const actions: string[] = [];
+    let rebased = '';
+    for (const canaryMs of idle) {
+      const d = decide(s, quiet({ rows: 0, batchMs: 0, canaryMs }), config);
+      actions.push(d.action);
+      rebased ||= d.reasons.find((r) => r.startsWith('canary baseline re-measured')) ?? '';
+      s = d.state;
+    }
+    assert.ok(actions.includes('resume'), `the pause ends: ${actions.join(', ')}`);
+    assert.match(rebased, /canary baseline re-measured while paused: 0\.78 → 3\.66 ms/);
+    assert.equal(s.canaryBaselineMs, 3.66);
+  });
+
+  test('while paused a noisy canary sample does not restart the count, and the baseline is never lowered', () => {
+    const paused = decide(withCanary(1, {}), quiet({ canaryMs: 9 }), config);
+    let s = paused.state;
+    for (const canaryMs of [1, 1, 3, 1]) s = decide(s, quiet({ rows: 0, batchMs: 0, canaryMs }), config).state;
+    assert.deepEqual(s.canaryWindow, [1, 1, 3, 1], 'the window slides; a sample over budget does not empty it');
+    // Idle samples under the baseline: nothing to re-measure, the budget stays as strict as before.
+    const calm = decide({ ...withCanaryBaseline(start(), 2), canaryWindow: [9.5, 9.5, 9.5, 9.5] }, quiet({ canaryMs: 9.5 }), config);
+    assert.equal(calm.action, 'pause');
+    s = calm.state;
+    for (let i = 0; i < 8; i++) s = decide(s, quiet({ rows: 0, batchMs: 0, canaryMs: 1 }), config).state;
+    assert.equal(s.canaryBaselineMs, 2);
+    assert.equal(s.paused, false);
+  });
+
   test('a critical signal while paused keeps the pause with fresh reasons; paused decisions never grow', () => {
     const first = decide(start(), quiet({ cpuPercent: 96 }), config);
     const second = decide(first.state, quiet({ batchMs: 10, memoryPercent: 97, cpuPercent: 50 }), config);
