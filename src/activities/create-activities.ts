@@ -73,6 +73,16 @@ async function guarded<T>(context: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The workflow run an activity works for; empty outside an activity (direct calls in tests). */
+function runIdentity(): { workflowId?: string; runId?: string; activity?: string } {
+  try {
+    const { workflowExecution, activityType } = Context.current().info;
+    return { workflowId: workflowExecution?.workflowId, runId: workflowExecution?.runId, activity: activityType };
+  } catch {
+    return {};
+  }
+}
+
 function attempt(): number {
   try {
     return Context.current().info.attempt;
@@ -90,7 +100,9 @@ export function createActivities({
   metrics,
   reportsDir = path.resolve('log', 'migrations'),
 }: ActivityDeps) {
-  const logFor = (migrationId: string, extra: Record<string, unknown> = {}) => logger.child({ migrationId, ...extra });
+  // Every line about a migration names it, its step (when there is one) and the workflow run it
+  // belongs to, so one grep follows a run across workers, retries and continue-as-new.
+  const logFor = (migrationId: string, extra: Record<string, unknown> = {}) => logger.child({ migrationId, ...extra, ...runIdentity() });
   const fence = (input: DataStepInput, log: Logger) => ({
     db,
     migrationId: input.migrationId,
@@ -183,7 +195,7 @@ export function createActivities({
 
     /** Hands alerts to the sender and returns at once: webhook delivery runs in the background. */
     async notifyAlerts(input: { migrationId: string; workflowId: string; notices: (Alert & { id: string })[] }): Promise<void> {
-      for (const notice of input.notices) alerts.send({ ...notice, migrationId: input.migrationId, workflowId: input.workflowId });
+      for (const notice of input.notices) alerts.send({ ...notice, migrationId: input.migrationId, workflowId: input.workflowId, runId: runIdentity().runId });
     },
 
     async writeReport(input: { report: RunReport }): Promise<string> {

@@ -136,6 +136,26 @@ test('progress, watch --json, /metrics and the run report during and after a dat
     assert.equal(report.rows, expectedMatching(ROWS));
     assert.equal(report.batches.count, checkpoint.batches);
     assert.ok(report.durationSeconds > 0);
+
+    // Logs: every line our code wrote about the run (all but the Temporal SDK's own lifecycle
+    // lines) names the migration and the workflow run, and every step-level line its step.
+    const runIds = new Set<string>();
+    for await (const execution of client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) runIds.add(execution.runId);
+    const lines = worker
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.sdkComponent === undefined);
+    assert.ok(lines.length >= 4, `the worker logged the run: ${JSON.stringify(lines)}`);
+    const stepMessages = new Set(['data step prepared', 'data step finished']);
+    assert.ok(lines.some((line) => stepMessages.has(String(line.msg))), 'step-level lines were logged');
+    for (const line of lines) {
+      assert.equal(line.migrationId, ID, `migration id on ${JSON.stringify(line)}`);
+      assert.equal(line.workflowId, handle.workflowId, `workflow id on ${JSON.stringify(line)}`);
+      assert.ok(runIds.has(String(line.runId)), `run id of this migration on ${JSON.stringify(line)} (runs: ${[...runIds].join(', ')})`);
+      if (stepMessages.has(String(line.msg))) assert.equal(line.step, 1, `step on ${JSON.stringify(line)}`);
+    }
   } finally {
     await close();
     await stopProcess(worker.child, worker.result);

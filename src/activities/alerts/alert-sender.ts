@@ -10,6 +10,8 @@ export interface AlertNotice extends Alert {
   id: string;
   migrationId: string;
   workflowId: string;
+  /** The workflow run that raised it (absent when sent outside an activity). */
+  runId?: string;
 }
 
 export interface AlertSenderOptions {
@@ -50,7 +52,7 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
         });
         if (response.ok) return;
         if (response.status < 500 && response.status !== 429) {
-          options.logger.warn({ alertId: notice.id, status: response.status }, 'alert webhook refused the alert; not retrying');
+          options.logger.warn({ alertId: notice.id, migrationId: notice.migrationId, workflowId: notice.workflowId, runId: notice.runId, status: response.status }, 'alert webhook refused the alert; not retrying');
           return;
         }
       } catch {
@@ -59,12 +61,12 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
       if (attempt < attempts) await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 8000);
     }
-    options.logger.warn({ alertId: notice.id, rule: notice.rule }, 'alert webhook unreachable; the alert is in this log only');
+    options.logger.warn({ alertId: notice.id, migrationId: notice.migrationId, workflowId: notice.workflowId, runId: notice.runId, rule: notice.rule }, 'alert webhook unreachable; the alert is in this log only');
   };
 
   return {
     send(notice) {
-      const fields = { alertId: notice.id, migrationId: notice.migrationId, rule: notice.rule, severity: notice.severity, state: notice.state, value: notice.value, threshold: notice.threshold };
+      const fields = { alertId: notice.id, migrationId: notice.migrationId, workflowId: notice.workflowId, runId: notice.runId, rule: notice.rule, severity: notice.severity, state: notice.state, value: notice.value, threshold: notice.threshold };
       const message = redactSecrets(slackText(notice));
       if (notice.state === 'resolved') options.logger.info(fields, message);
       else if (notice.severity === 'critical') options.logger.error(fields, message);
