@@ -50,7 +50,11 @@ export function resolveAnomalyConfig(overrides: Readonly<Record<string, number>>
 
 export const ANOMALY_KEYS = Object.keys(DEFAULT_ANOMALY_CONFIG) as readonly (keyof AnomalyConfig)[];
 
-/** What the monitor knows at one moment. Null means "not known now" and never fires a rule. */
+/**
+ * What the monitor knows at one moment. Null means "not known now": it neither fires a rule nor
+ * resolves one. (The watchdog looks at a running slice and knows no batch time or recent rate; if
+ * that ended a slow-batch or rate-drop episode, the next slice would fire it again, every slice.)
+ */
 export interface Observation {
   /** Epoch ms. */
   at: number;
@@ -121,6 +125,19 @@ function checks(o: Observation, c: AnomalyConfig, startedAt: number): Record<Ale
   };
 }
 
+/** Rules whose inputs this observation does not know: their episodes stay as they are. */
+function unknownRules(o: Observation): Set<AlertRule> {
+  const unknown = (v: number | null) => v === null || !Number.isFinite(v);
+  const rules = new Set<AlertRule>();
+  if (unknown(o.rowsProcessed) || unknown(o.rowErrors)) rules.add('error_rate');
+  if (unknown(o.smoothedRowsPerSecond)) rules.add('slow_progress').add('rate_drop');
+  if (unknown(o.recentRowsPerSecond)) rules.add('rate_drop');
+  if (unknown(o.cpuPercent)) rules.add('high_cpu');
+  if (unknown(o.memoryPercent)) rules.add('high_memory');
+  if (unknown(o.lastBatchMs)) rules.add('slow_batch');
+  return rules;
+}
+
 export interface Evaluation {
   state: AnomalyState;
   /** New firing alerts and resolved notices, in rule order. */
@@ -132,7 +149,9 @@ export function evaluateAnomalies(state: AnomalyState, observation: Observation,
   const next: AnomalyState = { ...state };
   const notices: Alert[] = [];
   const results = checks(observation, config, startedAt);
+  const unknown = unknownRules(observation);
   for (const rule of Object.keys(results) as AlertRule[]) {
+    if (unknown.has(rule)) continue;
     const check = results[rule];
     const active = state[rule];
     if (check && !active) {

@@ -9,7 +9,7 @@ import { type LoadControlConfig } from '../core/load-control-config';
 import { applyConfigChange, type ControllerState } from '../core/load-controller';
 import { type RunOptions } from '../core/run-options';
 import { stepActivities } from './activity-proxies';
-import { type DataProgress, type MigrationProgress } from './definitions';
+import { type DataProgress, type MigrationProgress, type StepClock } from './definitions';
 import { type Monitor } from './monitor';
 import { type ReportState, sliceObserved } from './report-state';
 
@@ -22,7 +22,8 @@ export interface DataStepContext {
   file: string;
   options: RunOptions;
   progress: MigrationProgress;
-  control: { paused: boolean; loadControl: LoadControlConfig; controller: ControllerState; rowsPerSecond: number };
+  /** `clock`: the running step's monitoring clock, null between steps (carried across continue-as-new). */
+  control: { paused: boolean; loadControl: LoadControlConfig; controller: ControllerState; rowsPerSecond: number; clock: StepClock | null };
   touch(): void;
   /** True when the workflow should continue-as-new now (checked between slices). */
   shouldContinueAsNew(): boolean;
@@ -58,8 +59,9 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
     loadControl: ctx.control.loadControl,
   };
   ctx.progress.data = data;
-  const stepStartedAt = Date.now();
-  let lastProgressAt = stepStartedAt;
+  // A run started by continue-as-new continues the step's clock: restarting it would restart the
+  // rate rules' warm-up and forget how long the step has gone without progress.
+  const clock = (ctx.control.clock ??= { startedAt: Date.now(), lastProgressAt: Date.now() });
   if (data.throttled && ctx.progress.status === 'running') ctx.progress.status = 'throttled';
 
   while (!checkpoint.done) {
@@ -91,13 +93,13 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
     );
     while (!settled) {
       if (await condition(() => settled, watchdogIntervalMs(ctx.anomalies))) break;
-      ctx.monitor.observe(observation(ctx, data, { at: Date.now(), recent: null, lastBatchMs: null }), stepStartedAt);
+      ctx.monitor.observe(observation(ctx, data, { at: Date.now(), recent: null, lastBatchMs: null }), clock.startedAt);
       ctx.touch();
     }
     const slice = await running;
     const seconds = Math.max(0.001, (Date.now() - started) / 1000);
     const sliceRate = (slice.checkpoint.rowsDone - checkpoint.rowsDone) / seconds;
-    if (slice.batchesRun > 0) lastProgressAt = Date.now();
+    if (slice.batchesRun > 0) clock.lastProgressAt = Date.now();
     ctx.control.rowsPerSecond = ctx.control.rowsPerSecond === 0 ? sliceRate : RATE_ALPHA * sliceRate + (1 - RATE_ALPHA) * ctx.control.rowsPerSecond;
     // A setLoadControl update that arrived while the slice ran changed a controller state the
     // slice never saw: apply it again on top of the slice's state, or it would be lost.
@@ -120,12 +122,16 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
     });
     ctx.progress.status = slice.throttled ? 'throttled' : 'running';
     sliceObserved(ctx.report, step.index, { rows: checkpoint.rowsDone, rowErrors: checkpoint.rowErrors, batches: slice.batchStats, peakLoad: slice.peakLoad });
-    ctx.monitor.observe(observation(ctx, data, { at: Date.now(), recent: slice.batchesRun > 0 ? sliceRate : null, lastBatchMs: slice.batchStats.maxMs }), stepStartedAt);
+    // The last slice ends when the rows run out, not at its deadline: a short tail's rate mostly
+    // measures the slice's fixed start-up cost, so it is no evidence that the rate dropped.
+    const recent = slice.batchesRun > 0 && !finished ? sliceRate : null;
+    ctx.monitor.observe(observation(ctx, data, { at: Date.now(), recent, lastBatchMs: slice.batchStats.maxMs }), clock.startedAt);
     ctx.touch();
     if (finished) break;
   }
   await activities.finishDataStep(input);
   ctx.monitor.resolveAll();
+  ctx.control.clock = null;
   return 'done';
 
   function observation(c: DataStepContext, d: DataProgress, o: { at: number; recent: number | null; lastBatchMs: number | null }): Observation {
@@ -136,7 +142,7 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
       smoothedRowsPerSecond: c.control.rowsPerSecond,
       recentRowsPerSecond: o.recent,
       expectingProgress: !c.control.paused,
-      lastProgressAt,
+      lastProgressAt: clock.lastProgressAt,
       cpuPercent: d.lastSample?.cpuPercent ?? null,
       memoryPercent: d.lastSample?.memoryPercent ?? null,
       lastBatchMs: o.lastBatchMs,

@@ -1,7 +1,7 @@
 // Names and shapes shared by workflows and the client: queries, signals, inputs and results.
 // Plain data only, so both sides (and the workflow sandbox) can import it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { type Alert } from '../core/anomaly-rules';
+import { type Alert, type AnomalyState } from '../core/anomaly-rules';
 import { type ReportState } from './report-state';
 import { type LoadControlConfig } from '../core/load-control-config';
 import { type ControllerState, type LoadSample } from '../core/load-controller';
@@ -62,6 +62,18 @@ export interface DataProgress {
   loadControl: LoadControlConfig;
 }
 
+/** A data step's monitoring clock (epoch ms): the rate rules' warm-up and the stall rule count from it. */
+export interface StepClock {
+  startedAt: number;
+  lastProgressAt: number;
+}
+
+/** The monitor's open alert episodes and recent resolved notices. */
+export interface MonitorCarry {
+  open: AnomalyState;
+  resolved: Alert[];
+}
+
 /** State carried across continue-as-new. */
 export interface MigrationResume {
   runToken: string;
@@ -74,6 +86,10 @@ export interface MigrationResume {
   controller: ControllerState | null;
   rowsPerSecond: number;
   report?: ReportState;
+  /** Carried so an open alert episode is neither fired again nor left without its resolved
+   *  notice, and the running step's warm-up and stall clock do not restart with each run. */
+  monitor?: MonitorCarry;
+  clock?: StepClock | null;
 }
 
 export interface MigrationInput {

@@ -58,10 +58,11 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
     loadControl,
     controller: resume?.controller ?? initialControllerState(loadControl),
     rowsPerSecond: resume?.rowsPerSecond ?? 0,
+    clock: resume?.clock ?? null,
   };
   setHandler(progressQuery, () => progress);
   const anomalies = resolveAnomalyConfig(plan.monitor ?? {});
-  const monitor = createMonitor({ migrationId: plan.id, description: plan.description, anomalies, searchAttributes: options.searchAttributes === true }, progress);
+  const monitor = createMonitor({ migrationId: plan.id, description: plan.description, anomalies, searchAttributes: options.searchAttributes === true }, progress, resume?.monitor);
   const report: ReportState = resume?.report ?? emptyReportState();
   setHandler(pauseSignal, () => void (control.paused = true));
   setHandler(resumeSignal, () => void (control.paused = false));
@@ -140,6 +141,9 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
           step,
         );
         if (outcome === 'continue-as-new') {
+          // Alerts raised in this run go to the worker first: an activity still to run when the
+          // run ends is dropped, and with it a firing or resolved notice.
+          await monitor.flush();
           await continueAsNew<typeof migration>({
             ...input,
             resume: {
@@ -153,6 +157,8 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
               controller: control.controller,
               rowsPerSecond: control.rowsPerSecond,
               report,
+              monitor: monitor.carry(),
+              clock: control.clock,
             },
           });
         }

@@ -5,7 +5,7 @@
 import { condition, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/create-activities';
 import { type Alert, type AnomalyConfig, type AnomalyState, evaluateAnomalies, type Observation, resolveAll } from '../core/anomaly-rules';
-import { type MigrationProgress } from './definitions';
+import { type MigrationProgress, type MonitorCarry } from './definitions';
 import { MIGRATION_ID_KEY, PROGRESS_KEY, STATUS_KEY } from './search-attribute-keys';
 
 /** Resolved alerts kept in the progress query, newest last. */
@@ -28,13 +28,17 @@ export interface Monitor {
   /** Waits briefly for queued alerts to be handed to the worker (end of run). */
   flush(): Promise<void>;
   alerts(): Alert[];
+  /** What continue-as-new hands to the next run (see createMonitor's `carried`). */
+  carry(): MonitorCarry;
 }
 
-export function createMonitor(options: MonitorOptions, progress: MigrationProgress): Monitor {
+/** `carried`: the previous run's open episodes and resolved notices (continue-as-new). */
+export function createMonitor(options: MonitorOptions, progress: MigrationProgress, carried?: MonitorCarry): Monitor {
   const { notifyAlerts } = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 3 } });
   const workflowId = workflowInfo().workflowId;
-  let state: AnomalyState = {};
-  let history: Alert[] = [];
+  let state: AnomalyState = carried?.open ?? {};
+  let history: Alert[] = carried?.resolved ?? [];
+  if (carried) progress.alerts = [...Object.values(state), ...history];
   let lastStatus: string | null = null;
   let lastProgress = -1;
   let lastDetails = '';
@@ -121,5 +125,6 @@ export function createMonitor(options: MonitorOptions, progress: MigrationProgre
       await condition(() => !pumping && queue.length === 0, '10 seconds');
     },
     alerts: () => [...Object.values(state), ...history],
+    carry: () => ({ open: state, resolved: history }),
   };
 }

@@ -10,7 +10,14 @@ export async function testClient(): Promise<{ client: Client; close(): Promise<v
   return { client: new Client({ connection }), close: () => connection.close() };
 }
 
-export async function startTestWorker(options: { databaseUrl: string; taskQueue: string; migrationsDir: string; loadSource?: LoadSource }): Promise<RunningWorker> {
+export async function startTestWorker(options: {
+  databaseUrl: string;
+  taskQueue: string;
+  migrationsDir: string;
+  loadSource?: LoadSource;
+  /** Alerts are also POSTed here (a receiver the test runs). */
+  webhookUrl?: string;
+}): Promise<RunningWorker> {
   const env = testEnv();
   return startWorker({
     ...options,

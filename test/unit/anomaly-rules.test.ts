@@ -69,3 +69,19 @@ test('unknown values never fire, and resolveAll closes every open episode', () =
   assert.deepEqual(closed.notices.map((n) => [n.rule, n.state]).sort(), [['high_cpu', 'resolved'], ['high_memory', 'resolved']]);
   assert.deepEqual(closed.state, {});
 });
+
+test('an unknown value neither fires nor resolves: an open episode waits for a known value', () => {
+  const t = RATE_WARMUP_MS + 1000;
+  const slowAndDropping = { lastBatchMs: 61_000, recentRowsPerSecond: 400 };
+  // What the watchdog knows while a slice runs: no batch time, no recent rate.
+  const watchdog = { lastBatchMs: null, recentRowsPerSecond: null };
+  const { notices, state } = run([calm(t, slowAndDropping), calm(t + 1, watchdog), calm(t + 2, slowAndDropping), calm(t + 3, watchdog), calm(t + 4)]);
+  assert.deepEqual(notices.map((n) => [n.rule, n.state, n.since]), [
+    ['rate_drop', 'firing', t],
+    ['slow_batch', 'firing', t],
+    ['rate_drop', 'resolved', t],
+    ['slow_batch', 'resolved', t],
+  ]);
+  assert.equal(notices[2]!.at, t + 4, 'resolved by the first known calm value');
+  assert.deepEqual(state, {});
+});
