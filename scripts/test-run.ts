@@ -1,8 +1,9 @@
 // The test harness behind `npm test` (started by scripts/test.mjs once dependencies exist).
 //
 // Tests run against real services (DESIGN.md, style 9), started here once per run:
-//   - a PRIVATE Temporal dev server (temp SQLite file, free ports, headless), never the shared
-//     developer server, so tests neither see nor disturb a developer's workflows;
+//   - a PRIVATE Temporal dev server (temp SQLite file, free ports), never the shared developer
+//     server, so tests neither see nor disturb a developer's workflows; its Web UI runs too, on a
+//     free port, for the test that drives it with Chromium (test/integration/web-ui.test.ts);
 //   - Postgres: TEST_DATABASE_URL if given, else embedded Postgres in .stockrx/test-postgres;
 //   - the workflow bundle, built once instead of once per test worker (webpack takes seconds).
 // Then `node --test` runs the test files (two at a time) with the addresses in the env, and every
@@ -130,7 +131,10 @@ async function main(): Promise<number> {
     stateDir: tmpDir,
     cliPath,
     port: await freePort(),
-    headless: true,
+    // The Web UI is one more Go HTTP server inside the same process: cheap, and the only way to
+    // test what an operator sees. TEMPORAL_UI_URL below tells the tests where it is.
+    headless: false,
+    uiPort: await freePort(),
     searchAttributes: { StockrxMigrationId: 'Keyword', StockrxStatus: 'Keyword', StockrxProgress: 'Double' },
     // Small, so tests exercise continue-as-new without writing thousands of events.
     dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 40 },
@@ -153,7 +157,7 @@ async function main(): Promise<number> {
   checkInterrupted();
 
   say(
-    `started Temporal dev server ${server.address} (private, ${cliPath}), ` +
+    `started Temporal dev server ${server.address} (private, ${cliPath}; Web UI ${server.uiUrl ?? 'none'}), ` +
       `Postgres ${redactUrl(adminDatabaseUrl)} (${databaseLabel}), ` +
       `workflow bundle ${bundlePath ? `${Math.round(fs.statSync(bundlePath).size / 1024)} KB` : 'none'}; ` +
       `running ${files.length} test file${files.length === 1 ? '' : 's'}`,
@@ -163,6 +167,7 @@ async function main(): Promise<number> {
     ...process.env,
     TEMPORAL_ADDRESS: server.address,
     TEST_DATABASE_URL: adminDatabaseUrl,
+    TEMPORAL_UI_URL: server.uiUrl ?? '',
     STOCKRX_TEMPORAL_CLI: cliPath,
   };
   if (bundlePath) env.STOCKRX_WORKFLOW_BUNDLE = bundlePath;

@@ -35,6 +35,37 @@ if (stale) {
   }
 }
 
+// The Web UI test drives the system Chromium (Debian's `chromium` package; playwright-core brings
+// no browser). As root we install it, like everything else `npm test` needs; otherwise that test
+// fails and says how to install it. Only when the Web UI test is among the files to run.
+// STOCKRX_CHROMIUM_PATH (read by test/helpers/browser.ts) names another browser: nothing to install.
+const CHROMIUM = process.env.STOCKRX_CHROMIUM_PATH || '/usr/bin/chromium';
+const INSTALL_HINT = 'apt-get update && apt-get install -y --no-install-recommends chromium';
+const webUiTest = path.join(repo, 'test', 'integration', 'web-ui.test.ts');
+const targets = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const runsWebUiTest =
+  targets.length === 0 ||
+  targets.some((target) => {
+    const full = path.resolve(repo, target);
+    return full === webUiTest || webUiTest.startsWith(full + path.sep);
+  });
+const canInstall = process.platform === 'linux' && !process.env.STOCKRX_CHROMIUM_PATH && process.getuid?.() === 0;
+if (runsWebUiTest && !existsSync(CHROMIUM) && !canInstall) {
+  console.error(`[test] ${CHROMIUM} is missing and cannot be installed from here: the Web UI test will fail. As root: ${INSTALL_HINT}`);
+} else if (runsWebUiTest && !existsSync(CHROMIUM)) {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const apt = (args) => {
+    console.log(`[test] ${CHROMIUM} is missing (the Web UI test needs it): apt-get ${args.join(' ')}`);
+    return spawnSync('apt-get', args, { stdio: 'inherit', env });
+  };
+  const update = apt(['update']);
+  const install = update.status === 0 ? apt(['install', '-y', '--no-install-recommends', 'chromium']) : update;
+  if (install.status !== 0) {
+    // Not fatal: every other test can still run; the Web UI test reports the missing browser.
+    console.error(`[test] could not install chromium (${install.error?.message ?? `exit code ${install.status}`}); the Web UI test will fail`);
+  }
+}
+
 const child = spawn(process.execPath, ['--import', 'tsx', path.join('scripts', 'test-run.ts'), ...process.argv.slice(2)], {
   cwd: repo,
   stdio: 'inherit',

@@ -4,6 +4,7 @@ import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError,
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, ApplicationFailure, CancelledFailure, ChildWorkflowFailure, TerminatedFailure } from '@temporalio/common';
 import { CliExit, EXIT } from '../cli/exit-codes';
 import { type LockConfig } from '../config/resolve-config';
+import { runnerMetadata } from '../core/workflow-summaries';
 import {
   type MigrationProgress,
   progressQuery,
@@ -31,6 +32,9 @@ export async function startRunner(client: Client, taskQueue: string, input: Runn
         taskQueue,
         workflowId,
         args: [input],
+        // Which database, which direction, which migrations: readable in the Web UI without
+        // decoding the input (which carries every plan).
+        ...runnerMetadata(input),
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
         // A closed runner is no lock: a new run may reuse the ID.
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
@@ -66,8 +70,11 @@ export interface RunResult {
   finished: RunnerProgress['finished'];
 }
 
-/** Waits for the runner, reporting child progress; exits early with 4 when a compensation is stuck. */
-export async function followRun(client: Client, run: StartedRun, onProgress: (p: MigrationProgress) => void): Promise<RunResult> {
+/**
+ * Waits for the runner, reporting child progress; exits early with 4 when a compensation is stuck.
+ * `onProgress` sees each change of status or step; `onPoll` (a live view) every poll's progress.
+ */
+export async function followRun(client: Client, run: StartedRun, onProgress: (p: MigrationProgress) => void, onPoll?: (p: MigrationProgress) => void): Promise<RunResult> {
   let stuck: MigrationProgress | null = null;
   let polling = true;
   const poll = (async () => {
@@ -77,6 +84,7 @@ export async function followRun(client: Client, run: StartedRun, onProgress: (p:
         const runnerProgress = await run.handle.query(runnerProgressQuery);
         if (runnerProgress.currentWorkflowId) {
           const p = await client.workflow.getHandle(runnerProgress.currentWorkflowId).query(progressQuery);
+          onPoll?.(p);
           const key = `${p.status}|${p.current?.label}|${p.stepsDone}|${p.compensationsLeft}`;
           if (key !== last) {
             last = key;

@@ -17,6 +17,7 @@ import {
   type RunnerProgress,
   runnerProgressQuery,
 } from './definitions';
+import { migrationMetadata, rollbackMetadata } from '../core/workflow-summaries';
 import { failureMessage } from './failure-message';
 import { migration } from './migration';
 import { rollback } from './rollback';
@@ -38,10 +39,20 @@ export async function runner(input: RunnerInput): Promise<{ finished: MigrationO
         // Cancelling or terminating the runner asks the running migration to compensate.
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       };
+      // The summary and details tell the Web UI's workflow page what this child is. Replay compares
+      // a child's workflow id and type, not this user metadata: histories from before it replay.
       const outcome =
         input.mode === 'up'
-          ? await executeChild(migration, { ...common, args: [{ dbKey: input.dbKey, plan: input.plans[position]!, options: input.options }] })
-          : await executeChild(rollback, { ...common, args: [{ dbKey: input.dbKey, migrationId: id, options: input.options }] });
+          ? await executeChild(migration, {
+              ...common,
+              ...migrationMetadata(input.plans[position]!, input.dbKey),
+              args: [{ dbKey: input.dbKey, plan: input.plans[position]!, options: input.options }],
+            })
+          : await executeChild(rollback, {
+              ...common,
+              ...rollbackMetadata(id, input.dbKey),
+              args: [{ dbKey: input.dbKey, migrationId: id, options: input.options }],
+            });
       progress.finished.push(outcome);
     } catch (error) {
       const details: RunFailureDetails = { failedMigrationId: id, cancelled: isCancellation(error), finished: progress.finished };

@@ -13,6 +13,8 @@ export interface TestEnv {
   workflowBundlePath: string;
   /** The temporal CLI the harness used. */
   temporalCliPath: string | undefined;
+  /** Base URL of the private server's Web UI (http://127.0.0.1:<port>); undefined when headless. */
+  temporalUiUrl: string | undefined;
 }
 
 export class OutsideHarnessError extends Error {
@@ -32,6 +34,7 @@ export function testEnv(): TestEnv {
     adminDatabaseUrl: need('TEST_DATABASE_URL'),
     workflowBundlePath: need('STOCKRX_WORKFLOW_BUNDLE'),
     temporalCliPath: process.env.STOCKRX_TEMPORAL_CLI,
+    temporalUiUrl: process.env.TEMPORAL_UI_URL || undefined,
   };
   if (missing.length > 0) {
     throw new OutsideHarnessError(
