@@ -60,7 +60,8 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .description('apply pending migrations (in-process worker unless --no-worker)')
     .option('--to <id>', 'stop after this migration')
     .option('--no-worker', 'do not run a worker in this process (one runs elsewhere)')
-    .action(run(async (config, out, _args, o) => (await commands.up()).upCommand(config, { worker: o.worker !== false, ...(typeof o.to === 'string' ? { to: o.to } : {}) }, out)));
+    .option('--detach', 'start the run and return at once; workers elsewhere apply it (follow with `watch ID`)')
+    .action(run(async (config, out, _args, o) => (await commands.up()).upCommand(config, { worker: o.worker !== false, detach: o.detach === true, ...(typeof o.to === 'string' ? { to: o.to } : {}) }, out)));
 
   program
     .command('down [id]')

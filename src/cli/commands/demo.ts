@@ -26,7 +26,7 @@ import { startEmbeddedPostgres } from '../../embedded/postgres';
 import { migrationWorkflowId, runnerWorkflowId } from '../../workflows/definitions';
 import { CliExit, EXIT, type ExitCode } from '../exit-codes';
 import { type Output } from '../output';
-import { describeProgress } from '../progress-line';
+import { createLiveProgress } from '../live-progress';
 import { runOptionsFrom } from '../run-options';
 import { withTargetDatabase, withWorkflows } from '../session';
 import { statusCommand } from './status';
@@ -85,7 +85,8 @@ async function runUp(story: Story, config: ResolvedConfig, pending: MigrationPla
   const { client, dbKey, out } = story;
   story.watch.check();
   const run = await startRunner(client, config.taskQueue, { dbKey, mode: 'up', plans: pending, migrationIds: [], options: runOptionsFrom(config) }, config.lock);
-  const result = await followRun(client, run, (p) => out.info(describeProgress(p)));
+  const live = createLiveProgress(out);
+  const result = await followRun(client, run, (p) => live.change(p), (p) => live.poll(p)).finally(() => live.done());
   return { exitCode: result.exitCode, message: result.message, runnerRunId: await latestRunId(client, run.workflowId) };
 }
 
