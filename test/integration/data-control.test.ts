@@ -236,7 +236,10 @@ test('a live load-control change is validated: a valid one takes effect, an inva
   // Batch size free between 500 and 5000, but nothing that would make the controller move it:
   // load thresholds out of reach, no target-time steering, and a canary window it never fills
   // (so no "comfortably under budget" growth). It changes only when we say so.
-  const config = pinnedLoadControl(1000, 50, { minBatchSize: 500, maxBatchSize: 5000, minSleepMs: 0, maxSleepMs: 1000, canaryWindow: 1000 });
+  // A 150 ms pause keeps the step running for most of a minute at 1000-key batches, so the
+  // change has slices left to show itself in however fast the machine is (at 50 ms a quiet
+  // machine finished the step before the change took effect).
+  const config = pinnedLoadControl(1000, 150, { minBatchSize: 500, maxBatchSize: 5000, minSleepMs: 0, maxSleepMs: 1000, canaryWindow: 1000 });
   await dir.write(id, migrationSource([updateItemsStep()], loadControlSource(config)));
   const workflowId = migrationWorkflowId(dbKeyFromUrl(db.url), id, 'up');
   const temporal = await testClient();

@@ -135,7 +135,8 @@ test('demo: seeds 500k rows, applies the examples (schema and data), shows statu
   assert.match(run.stdout, /: quantity \d+ is more than one lot holds \(1990\): count the stock by hand/, output);
 
   // The failing migration failed on its last step, was compensated, and the proof holds.
-  assert.match(run.stdout, /20250109000000_make_inventory_names_unique: compensating/, output);
+  // (Not "compensating": on a fast machine the whole undo can fall between two progress polls.)
+  assert.match(run.stdout, /It failed as intended .*Every applied step was undone; the database is as it was before\./, output);
   assert.match(run.stdout, /step 3 \(addIndex inventories\(name\)\) failed: could not create unique index "inventories_name_unique"/, output);
   assert.match(run.stdout, /Compensated: schema, indexes and data are exactly as before/, output);
   assert.match(run.stdout, /\n {2}failed +20250109000000_make_inventory_names_unique\n/, output);
