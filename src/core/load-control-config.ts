@@ -28,6 +28,10 @@ export interface LoadControlConfig {
   targetBatchMs: number;
   /** Foreground latency budget: the canary's recent p99 may reach this multiple of its baseline. */
   latencyBudget: number;
+  /** The budget never asks for less headroom than this above the baseline, ms: a primary-key
+   *  lookup going from 0.4 to 1.2 ms is 3× but harms nobody, and on a small idle host that much is
+   *  scheduler jitter. The critical level keeps 3× this headroom too. */
+  latencyBudgetMinMs: number;
   /** Canary samples in the sliding window whose p99 is compared with the budget. */
   canaryWindow: number;
   /** Active client backends (server-wide) above which batches shrink: beyond ~2-3 per core,
@@ -65,6 +69,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   ...LOAD_CONTROL_DEFAULTS,
   targetBatchMs: 500,
   latencyBudget: 1.5,
+  latencyBudgetMinMs: 2,
   canaryWindow: 20,
   activeBackendsThreshold: 20,
   lockWaitersThreshold: 2,
@@ -191,6 +196,10 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   const budget = num('latencyBudget');
   if (budget !== null && budget <= 1) {
     problems.push(`latencyBudget is a multiple of the canary's baseline latency: set it above 1 (1.5 allows the foreground 50 % slower), got ${budget}`);
+  }
+  const floor = num('latencyBudgetMinMs');
+  if (floor !== null && (floor < 0 || floor > 60_000)) {
+    problems.push(`latencyBudgetMinMs is the least headroom (ms) the budget allows above the canary baseline: set it from 0 to 60000, got ${floor}`);
   }
   const window = num('canaryWindow');
   if (window !== null && window > 1000) problems.push(`canaryWindow must be at most 1000 samples (it travels in workflow state), got ${window}`);

@@ -25,7 +25,7 @@
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
 // Memory stays binding: running out of it is a cliff that latency does not announce.
-import { DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
+import { CANARY_CRITICAL_PER_BUDGET, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
 
 export interface LoadSample {
   /** Wall time of the batch just run, ms. */
@@ -360,11 +360,15 @@ export function canaryP99(state: ControllerState): number | null {
 
 function readCanary(window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number): CanaryReading {
   if (baseline === null) return { status: 'unmeasured', p99: 0, limitMs: 0, overshoot: 0, critical: false };
-  const limitMs = c.latencyBudget * baseline;
+  // Relative to the baseline, with an absolute floor on the headroom (latencyBudgetMinMs): below
+  // a few milliseconds a ratio measures noise, not harm, and a ratio alone drove the controller to
+  // its floor on a quiet 2-core machine (idle lookups 0.4 ms, lookups during a batch 0.5–1.7 ms).
+  const floorMs = Math.max(0, c.latencyBudgetMinMs);
+  const limitMs = Math.max(c.latencyBudget * baseline, baseline + floorMs);
   if (window.length < Math.min(CANARY_MIN_SAMPLES, size)) return { status: 'gathering', p99: 0, limitMs, overshoot: 0, critical: false };
   const value = p99(window);
   const overshoot = value / limitMs;
-  const critical = value > c.canaryCritical * baseline;
+  const critical = value > Math.max(c.canaryCritical * baseline, baseline + CANARY_CRITICAL_PER_BUDGET * floorMs);
   // Over budget is proven by fewer samples (a smaller window's p99 only reads lower); room to
   // speed up needs the full window, which also spaces increases out after every decrease.
   let status: CanaryStatus = 'within';

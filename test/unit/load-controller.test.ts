@@ -23,7 +23,8 @@ import {
   withCanaryBaseline,
 } from '../../src/core/load-controller';
 
-const config = resolveLoadControl({});
+// The ratio rules are tested on their own (no absolute headroom floor); the floor has its own test.
+const config = resolveLoadControl({ latencyBudgetMinMs: 0 });
 
 /** A quiet sample: a 1000-row batch well under every threshold, no canary. */
 const quiet = (over: Partial<LoadSample> = {}): LoadSample => ({
@@ -331,6 +332,25 @@ describe('foreground latency budget (canary)', () => {
     assert.deepEqual(withCanaryBaseline(start({ canaryWindow: [1, 2] }), 0.8).canaryWindow, []);
     assert.equal(withCanaryBaseline(start(), Number.NaN).canaryBaselineMs, null);
     assert.equal(withCanaryBaseline(start(), -3).canaryBaselineMs, null);
+  });
+});
+
+describe('absolute headroom floor (latencyBudgetMinMs)', () => {
+  test('sub-millisecond jitter is not harm: 0.4 → 1.7 ms stays within a 2 ms floor; a real slowdown is still over', () => {
+    const withFloor = resolveLoadControl({});
+    assert.equal(withFloor.latencyBudgetMinMs, 2);
+    const start04 = { ...withCanaryBaseline(start({}, withFloor), 0.4), canaryWindow: [0.5, 0.9, 1.7, 0.6] };
+    const jitter = decide(start04, quiet({ canaryMs: 1.2 }), withFloor);
+    assert.equal(jitter.action, 'continue');
+    assert.ok(!jitter.reasons.some((r) => r.includes('over budget')), jitter.reasons.join(' | '));
+    const slow = decide(start04, quiet({ canaryMs: 2.6 }), withFloor); // over 0.4 + 2 ms
+    assert.match(slow.reasons.join(' | '), /canary p99 2\.60 ms over budget 2\.40 ms/);
+    // Critical keeps 3 × the floor as headroom: 0.4 + 6 ms.
+    assert.equal(decide(start04, quiet({ canaryMs: 6.3 }), withFloor).action, 'continue');
+    assert.equal(decide(start04, quiet({ canaryMs: 6.5 }), withFloor).action, 'pause');
+    // On a slow baseline the ratio is the larger headroom and still rules.
+    const start10 = { ...withCanaryBaseline(start({}, withFloor), 10), canaryWindow: [10, 10, 10, 10] };
+    assert.match(decide(start10, quiet({ canaryMs: 15.5 }), withFloor).reasons.join(' | '), /over budget 15(\.00)? ms/);
   });
 });
 
