@@ -2,6 +2,8 @@
 // same bar as `watch`. On a terminal the bar is redrawn in place under the last line; elsewhere
 // (CI logs, pipes) a plain bar line is printed at most every PLAIN_EVERY_MS, so a long backfill
 // shows it is alive without flooding the log.
+import { type Client } from '@temporalio/client';
+import { followRun, type RunResult, type StartedRun } from '../client/run-workflow';
 import { type MigrationProgress } from '../workflows/definitions';
 import { type Output } from './output';
 import { describeProgress } from './progress-line';
@@ -46,4 +48,14 @@ export function createLiveProgress(out: Output, stream: NodeJS.WriteStream = pro
     },
     done: clearBar,
   };
+}
+
+/** followRun with the live view: what `up`, `down` and the demo show while a run goes on. */
+export async function followRunLive(client: Client, run: StartedRun, out: Output): Promise<RunResult> {
+  const live = createLiveProgress(out);
+  try {
+    return await followRun(client, run, (p) => live.change(p), (p) => live.poll(p));
+  } finally {
+    live.done();
+  }
 }

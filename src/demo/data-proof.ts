@@ -3,6 +3,7 @@
 // stockrx_migrate.row_errors, never silently dropped). Read with plain SQL, independent of the
 // framework's own progress figures, so the numbers check the framework rather than repeat it.
 import { sql } from 'kysely';
+import { columnDefinition, tableExists } from '../activities/schema/introspect';
 import { type Db } from '../db/connect';
 
 export interface DataProof {
@@ -17,33 +18,22 @@ export interface DataProof {
   sampleError: string | null;
 }
 
-async function columnExists(db: Db, table: string, column: string): Promise<boolean> {
-  const { rows } = await sql<{ n: number }>`
-    SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'public' AND table_name = ${table} AND column_name = ${column}`.execute(db);
-  return (rows[0]?.n ?? 0) > 0;
-}
-
-async function tableExists(db: Db, qualified: string): Promise<boolean> {
-  const { rows } = await sql<{ oid: string | null }>`SELECT to_regclass(${qualified})::text AS oid`.execute(db);
-  return rows[0]?.oid != null;
-}
-
 export async function readDataProof(db: Db, eachBatchMigrationId: string): Promise<DataProof> {
   const { rows: [counts] } = await sql<{ null_prices: number; discontinued: number }>`
     SELECT count(*) FILTER (WHERE price IS NULL)::int AS null_prices, count(*) FILTER (WHERE status = 'discontinued')::int AS discontinued
     FROM inventories`.execute(db);
   const dispositions: Record<string, number> = {};
-  if (await columnExists(db, 'inventories', 'disposition')) {
+  if ((await columnDefinition(db, { schema: 'public', name: 'inventories' }, 'disposition')) !== null) {
     const { rows } = await sql<{ disposition: string | null; n: number }>`
       SELECT disposition, count(*)::int AS n FROM inventories WHERE status = 'discontinued' GROUP BY 1 ORDER BY 1 NULLS LAST`.execute(db);
     for (const row of rows) dispositions[row.disposition ?? '(none)'] = row.n;
   }
-  const warehouses = (await tableExists(db, 'public.warehouses'))
+  const warehouses = (await tableExists(db, { schema: 'public', name: 'warehouses' }))
     ? Number((await sql<{ n: number }>`SELECT count(*)::int AS n FROM warehouses`.execute(db)).rows[0]?.n ?? 0)
     : 0;
   let rowErrors = 0;
   let sampleError: string | null = null;
-  if (await tableExists(db, 'stockrx_migrate.row_errors')) {
+  if (await tableExists(db, { schema: 'stockrx_migrate', name: 'row_errors' })) {
     const { rows } = await sql<{ n: number; sample: string | null }>`
       SELECT count(*)::int AS n, min(row_key::text || ': ' || error) AS sample FROM stockrx_migrate.row_errors WHERE migration_id = ${eachBatchMigrationId}`.execute(db);
     rowErrors = rows[0]?.n ?? 0;

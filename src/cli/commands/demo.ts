@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { preflightUp, readJournalIfAny } from '../../client/preflight';
-import { followRun, startRunner } from '../../client/run-workflow';
+import { startRunner } from '../../client/run-workflow';
 import { openTemporal } from '../../client/temporal-connection';
 import { dbKeyFromUrl } from '../../config/db-key';
 import { type ResolvedConfig, TASK_QUEUE_PREFIX } from '../../config/resolve-config';
@@ -26,7 +26,7 @@ import { startEmbeddedPostgres } from '../../embedded/postgres';
 import { migrationWorkflowId, runnerWorkflowId } from '../../workflows/definitions';
 import { CliExit, EXIT, type ExitCode } from '../exit-codes';
 import { type Output } from '../output';
-import { createLiveProgress } from '../live-progress';
+import { followRunLive } from '../live-progress';
 import { runOptionsFrom } from '../run-options';
 import { withTargetDatabase, withWorkflows } from '../session';
 import { statusCommand } from './status';
@@ -85,8 +85,7 @@ async function runUp(story: Story, config: ResolvedConfig, pending: MigrationPla
   const { client, dbKey, out } = story;
   story.watch.check();
   const run = await startRunner(client, config.taskQueue, { dbKey, mode: 'up', plans: pending, migrationIds: [], options: runOptionsFrom(config) }, config.lock);
-  const live = createLiveProgress(out);
-  const result = await followRun(client, run, (p) => live.change(p), (p) => live.poll(p)).finally(() => live.done());
+  const result = await followRunLive(client, run, out);
   return { exitCode: result.exitCode, message: result.message, runnerRunId: await latestRunId(client, run.workflowId) };
 }
 

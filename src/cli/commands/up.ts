@@ -1,5 +1,5 @@
 // `up [--to ID]`: apply pending migrations through the runner workflow.
-import { followRun, startRunner } from '../../client/run-workflow';
+import { startRunner } from '../../client/run-workflow';
 import { type Client } from '@temporalio/client';
 import { hasSearchAttributes } from '../../client/search-attributes';
 import { workflowPollerCount } from '../../client/task-queue-pollers';
@@ -9,7 +9,7 @@ import { formatPlanProblem } from '../../core/plan-error';
 import { runOptionsFrom } from '../run-options';
 import { EXIT, type ExitCode } from '../exit-codes';
 import { type Output } from '../output';
-import { createLiveProgress } from '../live-progress';
+import { followRunLive } from '../live-progress';
 import { withTargetDatabase, withWorkflows } from '../session';
 
 export interface UpOptions {
@@ -41,8 +41,7 @@ export async function upCommand(config: ResolvedConfig, options: UpOptions, out:
         config.lock,
       );
       if (detach) return detached(temporal.client, config, run.workflowId, pending.map((p) => p.id), out);
-      const live = createLiveProgress(out);
-      const result = await followRun(temporal.client, run, (p) => live.change(p), (p) => live.poll(p)).finally(() => live.done());
+      const result = await followRunLive(temporal.client, run, out);
       if (out.json) out.data({ exitCode: result.exitCode, message: result.message, finished: result.finished });
       if (result.exitCode === EXIT.OK) out.info(`Applied: ${result.finished.map((f) => `${f.migrationId} (${f.outcome})`).join(', ')}`);
       else out.error(result.message);
