@@ -16,12 +16,12 @@ import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { createActivities } from '../src/activities/create-activities';
 import { createMigrationRegistry } from '../src/activities/migration-registry';
-import { createCanary } from '../src/activities/load/canary';
+import { withDedicatedCanary } from '../src/activities/load/canary';
 import { realLoadSource } from '../src/activities/load/real-load-source';
 import { sampleDatabaseLoad } from '../src/activities/load/database-load';
 import { sampleHostLoad } from '../src/activities/load/host-load';
 import { backupTableFor } from '../src/activities/data/prepare-data-step';
-import { DATABASE_SAMPLE_MS } from '../src/activities/data/run-data-slice';
+import { BASELINE_INTERVAL_MS, BASELINE_SAMPLES, BASELINE_WINDOW, DATABASE_SAMPLE_MS } from '../src/activities/data/run-data-slice';
 import { runBatch } from '../src/activities/data/run-batch';
 import { readTableShape } from '../src/activities/data/table-shape';
 import { withCancellableConnection } from '../src/activities/runtime/cancellable-statement';
@@ -31,7 +31,6 @@ import { resolveLoadControl } from '../src/core/load-control-config';
 import { decide, initialControllerState, withCanaryBaseline } from '../src/core/load-controller';
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
-import { assertRunToken } from '../src/db/journal';
 import { createLogger } from '../src/logging/logger';
 import { keysetLoop } from './lib/baselines';
 import { benchMigrationsDir, migrationId } from './lib/framework';
@@ -111,63 +110,58 @@ async function main(): Promise<number> {
     const { step, input, loadControl } = await prepare();
     const shape = await readTableShape(db, step.table);
     const backupTable = backupTableFor(input.migrationId, step);
-    const canary = await createCanary(db, step.table, shape.key[0]!.name);
     const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
-    let state = withCanaryBaseline(initialControllerState(loadControl), await canary.baseline(15));
     let cursor: unknown = null;
     const { rows: up } = await sql<{ upper_bound: unknown }>`SELECT upper_bound FROM stockrx_migrate.checkpoints WHERE migration_id = ${input.migrationId}`.execute(db);
     const upper = up[0]!.upper_bound;
     const phases: Record<string, number[]> = {
-      'BEGIN; SET LOCAL': [], statement: [], 'fence recheck': [], COMMIT: [],
+      'statement (autocommit, fenced inside)': [],
       'sample:host': [], 'sample:database (≤ 1/s)': [], 'sample:canary (during the batch)': [], 'sample (wait after the batch)': [], decide: [], total: [],
     };
     let database: { at: number; value: Awaited<ReturnType<typeof sampleDatabaseLoad>> } | null = null;
     const cpu0 = { pg: postgresCpuSeconds(), me: process.cpuUsage() };
     const started = performance.now();
     let batches = 0;
-    // As in runDataSlice: one connection for the batches, the sample on pooled ones.
-    await withCancellableConnection(db, async ({ conn }) => {
-      while (JSON.stringify(cursor) !== JSON.stringify(upper)) {
-        const t0 = performance.now();
-        const canaryStarted = performance.now();
-        const canaryDuringBatch = canary.measure().then((ms) => {
-          phases['sample:canary (during the batch)']!.push(performance.now() - canaryStarted);
-          return ms;
-        });
-        await sql.raw(`BEGIN; SET LOCAL lock_timeout = 5000`).execute(conn);
-        const t1 = performance.now();
-        const outcome = await runBatch({ conn, migrationId: input.migrationId, runToken: input.runToken, step, shape, backup: backupTable, cursor, upper, limit: state.batchSize, returningOld, log: () => {} });
-        const t2 = performance.now();
-        await assertRunToken(conn, input.migrationId, input.runToken, 'share');
-        const t3 = performance.now();
-        await sql`COMMIT`.execute(conn);
-        const t4 = performance.now();
-        const timed = async <T>(name: string, p: Promise<T>): Promise<T> => {
-          const s = performance.now();
-          const v = await p;
-          phases[name]!.push(performance.now() - s);
-          return v;
-        };
-        const fresh = !database || performance.now() - database.at >= DATABASE_SAMPLE_MS;
-        const [host, load, canaryMs] = await Promise.all([
-          timed('sample:host', sampleHostLoad()),
-          fresh ? timed('sample:database (≤ 1/s)', sampleDatabaseLoad(db)).then((value) => (database = { at: performance.now(), value }).value) : Promise.resolve(database!.value),
-          canaryDuringBatch,
-        ]);
-        const t5 = performance.now();
-        const decision = decide(state, { batchMs: t4 - t0, rows: outcome.changed, ...host, ...load, canaryMs }, loadControl);
-        state = decision.state;
-        const t6 = performance.now();
-        phases['BEGIN; SET LOCAL']!.push(t1 - t0);
-        phases.statement!.push(t2 - t1);
-        phases['fence recheck']!.push(t3 - t2);
-        phases.COMMIT!.push(t4 - t3);
-        phases['sample (wait after the batch)']!.push(t5 - t4);
-        phases.decide!.push(t6 - t5);
-        phases.total!.push(t6 - t0);
-        cursor = outcome.cursor;
-        batches += 1;
-      }
+    // As in runDataSlice: one connection for the batches (lock_timeout set once), the canary on
+    // its own connection, the rest of the sample on pooled ones.
+    await withDedicatedCanary(db, step.table, shape.key[0]!.name, async (canary) => {
+      let state = withCanaryBaseline(initialControllerState(loadControl), await canary.baseline(BASELINE_SAMPLES, { intervalMs: BASELINE_INTERVAL_MS, window: BASELINE_WINDOW }));
+      await withCancellableConnection(db, async ({ conn }) => {
+        await sql`SET lock_timeout = 5000`.execute(conn);
+        while (JSON.stringify(cursor) !== JSON.stringify(upper)) {
+          const t0 = performance.now();
+          const canaryStarted = performance.now();
+          const canaryDuringBatch = canary.measure().then((ms) => {
+            phases['sample:canary (during the batch)']!.push(performance.now() - canaryStarted);
+            return ms;
+          });
+          const outcome = await runBatch({ conn, migrationId: input.migrationId, runToken: input.runToken, step, shape, backup: backupTable, cursor, upper, limit: state.batchSize, returningOld, log: () => {} });
+          const t4 = performance.now();
+          const timed = async <T>(name: string, p: Promise<T>): Promise<T> => {
+            const s = performance.now();
+            const v = await p;
+            phases[name]!.push(performance.now() - s);
+            return v;
+          };
+          const fresh = !database || performance.now() - database.at >= DATABASE_SAMPLE_MS;
+          const [host, load, canaryMs] = await Promise.all([
+            timed('sample:host', sampleHostLoad()),
+            fresh ? timed('sample:database (≤ 1/s)', sampleDatabaseLoad(db)).then((value) => (database = { at: performance.now(), value }).value) : Promise.resolve(database!.value),
+            canaryDuringBatch,
+          ]);
+          const t5 = performance.now();
+          const decision = decide(state, { batchMs: t4 - t0, rows: outcome.changed, ...host, ...load, canaryMs }, loadControl);
+          state = decision.state;
+          const t6 = performance.now();
+          phases['statement (autocommit, fenced inside)']!.push(t4 - t0);
+          phases['sample (wait after the batch)']!.push(t5 - t4);
+          phases.decide!.push(t6 - t5);
+          phases.total!.push(t6 - t0);
+          cursor = outcome.cursor;
+          batches += 1;
+        }
+        await sql`RESET lock_timeout`.execute(conn);
+      });
     });
     const seconds = (performance.now() - started) / 1000;
     const cpu = cpuSince(cpu0, batches);

@@ -4,6 +4,10 @@
 //                      batches (one CTE per batch: range, FOR UPDATE, backup, update, fenced
 //                      checkpoint), load sampling; worker = `stockrx-migrate worker` process
 //   framework-nobackup the same with `backup: false`
+//   framework+backup+canary  reference: framework+backup with the foreground canary measuring
+//                      (continuous lookups and a 1.5 s baseline) although, with batch and pause
+//                      pinned, nothing reads it; the two variants above switch it off
+//                      (latencyBudget 0), as a run paced by hand would
 //   keyset-loop        BASELINE: hand-written kysely keyset loop, 1000 keys per batch
 //   matching-loop      reference only: kysely keyset loop over 1000 matching rows per batch
 //   plain-update       CEILING: one UPDATE
@@ -24,7 +28,7 @@ import {
 } from './lib/stack';
 import { fmt, fmtInt, markdownTable, median, rotated } from './lib/stats';
 
-const VARIANTS = ['framework+backup', 'framework-nobackup', 'keyset-loop', 'matching-loop', 'plain-update'] as const;
+const VARIANTS = ['framework+backup', 'framework-nobackup', 'framework+backup+canary', 'keyset-loop', 'matching-loop', 'plain-update'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 interface Measurement {
@@ -92,10 +96,11 @@ async function main(): Promise<number> {
       let stepSeconds: number | null = null;
       let slices: number | undefined;
       let changed: number;
-      if (variant === 'framework+backup' || variant === 'framework-nobackup') {
+      if (variant.startsWith('framework')) {
         await migrations.clear();
-        const id = migrationId(variant === 'framework+backup' ? 'bench_backup' : 'bench_nobackup');
-        await migrations.write(id, updateMigrationSource({ batchSize: batch, backup: variant === 'framework+backup' }));
+        const backup = variant !== 'framework-nobackup';
+        const id = migrationId(backup ? 'bench_backup' : 'bench_nobackup');
+        await migrations.write(id, updateMigrationSource({ batchSize: batch, backup, canary: variant === 'framework+backup+canary' }));
         const run = await runFrameworkMigration({ client: temporalClient.client, databaseUrl: dbUrl, migrationsDir: migrations.dir, taskQueue, id });
         if (run.exitCode !== 0) throw new Error(`${variant}: the migration failed (exit ${run.exitCode}): ${run.message}`);
         seconds = run.wallSeconds;
@@ -121,7 +126,8 @@ async function main(): Promise<number> {
         throw new Error(`${variant}: wrong result: ${JSON.stringify(check)}, changed ${changed}, expected ${matching}`);
       }
       const backedUp = await backupRows(dbUrl);
-      if (backedUp !== (variant === 'framework+backup' ? matching : 0)) throw new Error(`${variant}: ${backedUp} backup rows, expected ${variant === 'framework+backup' ? matching : 0}`);
+      const expectedBackup = variant === 'framework+backup' || variant === 'framework+backup+canary' ? matching : 0;
+      if (backedUp !== expectedBackup) throw new Error(`${variant}: ${backedUp} backup rows, expected ${expectedBackup}`);
       const m: Measurement = { variant, rep, seconds, stepSeconds, changed, walMb, load, cpu, ...(slices !== undefined ? { slices } : {}) };
       results.push(m);
       say(

@@ -91,7 +91,7 @@ export const NO_CRITICAL_PAUSE = {
 } as const;
 
 /** Source of the benchmark migration: `updateRecords` with batch size and pause pinned. */
-export function updateMigrationSource(opts: { batchSize: number; backup: boolean; extraLoadControl?: Record<string, number> }): string {
+export function updateMigrationSource(opts: { batchSize: number; backup: boolean; canary?: boolean; extraLoadControl?: Record<string, number> }): string {
   const loadControl = {
     initialBatchSize: opts.batchSize,
     minBatchSize: opts.batchSize,
@@ -103,6 +103,9 @@ export function updateMigrationSource(opts: { batchSize: number; backup: boolean
     // stay measured and reported, but cannot stop the step). B1 measures the batch machinery's
     // throughput at a fixed setting; what the controller does under load is B2's subject.
     ...NO_CRITICAL_PAUSE,
+    // With batch and pause pinned and no critical pause, nothing reads the canary: latencyBudget 0
+    // switches it off, as a user pacing a run by hand would (canary: true keeps it measuring).
+    ...(opts.canary ? {} : { latencyBudget: 0 }),
     ...opts.extraLoadControl,
   };
   return `import { defineMigration } from 'stockrx-migrate';

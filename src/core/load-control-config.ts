@@ -26,7 +26,10 @@ export interface LoadControlConfig {
   /** The batch time the controller steers toward: long enough to amortise a commit, short enough
    *  that row locks and the transaction's snapshot are held only briefly. */
   targetBatchMs: number;
-  /** Foreground latency budget: the canary's recent p99 may reach this multiple of its baseline. */
+  /** Foreground latency budget: the canary's recent p99 may reach this multiple of its baseline.
+   *  0 switches the canary off (no baseline, no lookups, no budget or critical canary pause): for
+   *  a run paced by hand (batch and pause pinned) or a database where a lookup every 15 ms and a
+   *  transaction id per lookup are unwelcome. */
   latencyBudget: number;
   /** The budget never asks for less headroom than this above the baseline, ms: a primary-key
    *  lookup going from 0.4 to 1.2 ms is 3× but harms nobody, and on a small idle host that much is
@@ -70,7 +73,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   targetBatchMs: 500,
   latencyBudget: 1.5,
   latencyBudgetMinMs: 2,
-  canaryWindow: 20,
+  canaryWindow: 100,
   activeBackendsThreshold: 20,
   lockWaitersThreshold: 2,
   replicaLagThresholdMs: 5000,
@@ -81,6 +84,9 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   lockWaitersCritical: 5,
   replicaLagCriticalMs: 30_000,
 });
+
+/** latencyBudget 0 switches the canary off (see LoadControlConfig.latencyBudget). */
+export const canaryEnabled = (config: Pick<LoadControlConfig, 'latencyBudget'>): boolean => config.latencyBudget !== 0;
 
 export const LOAD_CONTROL_KEYS = Object.keys(DEFAULT_LOAD_CONTROL) as readonly LoadControlKey[];
 const KNOWN = new Set<string>(LOAD_CONTROL_KEYS);
@@ -162,7 +168,7 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   above('activeBackendsCritical', 'activeBackendsThreshold', soPauseEnds);
   above('lockWaitersCritical', 'lockWaitersThreshold', soPauseEnds);
   above('replicaLagCriticalMs', 'replicaLagThresholdMs', soPauseEnds);
-  above('canaryCritical', 'latencyBudget', '(both are multiples of the canary baseline)');
+  if (num('latencyBudget') !== 0) above('canaryCritical', 'latencyBudget', '(both are multiples of the canary baseline)');
 
   const factor = num('adjustmentFactor');
   if (factor !== null && (factor <= 0 || factor >= 1)) {
@@ -194,8 +200,8 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   }
 
   const budget = num('latencyBudget');
-  if (budget !== null && budget <= 1) {
-    problems.push(`latencyBudget is a multiple of the canary's baseline latency: set it above 1 (1.5 allows the foreground 50 % slower), got ${budget}`);
+  if (budget !== null && budget !== 0 && budget <= 1) {
+    problems.push(`latencyBudget is a multiple of the canary's baseline latency: set it above 1 (1.5 allows the foreground 50 % slower), or to 0 to switch the canary off, got ${budget}`);
   }
   const floor = num('latencyBudgetMinMs');
   if (floor !== null && (floor < 0 || floor > 60_000)) {

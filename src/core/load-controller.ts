@@ -16,7 +16,8 @@
 //              budget: p99 < 0.8 × budget over a full window)
 //              batch faster than threshold / 2 and
 //              expected time under target           batch × (1 + f), capped at the target size (seed)
-//                                                   pause − 100 ms (seed)
+//                                                   pause − 100 ms (seed; with a canary, only while
+//                                                   its p99 is under half the budget)
 //              canary comfortably under budget      pause × (1 − f)
 //   critical   any signal over its critical level → action 'pause' (no batch) with the reasons;
 //              'resume' after RESUME_AFTER_CALM_SAMPLES samples in a row with every signal back
@@ -25,7 +26,7 @@
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
 // Memory stays binding: running out of it is a cliff that latency does not announce.
-import { CANARY_CRITICAL_PER_BUDGET, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
+import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
 
 export interface LoadSample {
   /** Wall time of the batch just run, ms. */
@@ -38,8 +39,14 @@ export interface LoadSample {
   lockWaiters: number;
   /** Max replay lag over replicas, ms; null when there are none (or it cannot be seen). */
   replicaLagMs: number | null;
-  /** One canary lookup timed around the batch, ms; null when not measured. */
+  /** The latest canary lookup, ms; null when not measured. */
   canaryMs: number | null;
+  /**
+   * Every canary lookup timed since the previous sample, oldest first (the continuous sampler,
+   * canary-sampler.ts); empty when none finished since. When given, it replaces `canaryMs` as the
+   * controller's evidence and says the canary is running even when no lookup finished.
+   */
+  canarySamples?: number[] | null;
 }
 
 export interface ControllerState {
@@ -79,8 +86,17 @@ export interface Decision {
 export const EWMA_ALPHA = 0.3;
 /** Canary p99 under this fraction of the budget counts as room to speed up. */
 export const CANARY_COMFORT = 0.8;
-/** Fewest fresh canary samples that can show the budget is exceeded. */
+/** Canary p99 under this fraction of the budget also allows the seed's fixed pause cut. */
+export const CANARY_FAR_UNDER = 0.5;
+/** Fewest fresh canary samples that can show a critical overshoot (or keep a pause going). */
 export const CANARY_MIN_SAMPLES = 5;
+/**
+ * Fewest fresh samples that can show the (non-critical) budget is exceeded while batches run: the
+ * p99 of a handful of lookups is their maximum, and one scheduling hiccup on a busy host then
+ * reads as harm. The controller swung to its floor that way and, needing a full comfortable
+ * window to speed up again, stayed there.
+ */
+export const CANARY_OVER_SAMPLES = 20;
 /** Calm samples in a row before a critical pause ends. */
 export const RESUME_AFTER_CALM_SAMPLES = 3;
 /** How often a paused controller takes a new sample (within minSleepMs…maxSleepMs). */
@@ -190,14 +206,18 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     smoothedRowMs = ewma(smoothedRowMs, x.batchMs! / x.rows!);
   }
   let canaryWindow = s.canaryWindow;
-  if (x.canaryMs !== null) canaryWindow = [...canaryWindow, x.canaryMs].slice(-b.window);
+  const fresh = x.canarySamples ?? (x.canaryMs !== null ? [x.canaryMs] : []);
+  if (fresh.length > 0) canaryWindow = [...canaryWindow, ...fresh].slice(-b.window);
   // While paused no batch runs, so there is nothing to adapt, and every canary sample measures the
   // foreground without this migration: exactly what the baseline stands for.
   const holding = s.paused && !batchRan;
   // The canary has its say once a baseline exists and samples are arriving.
-  const canaryInUse = s.canaryBaselineMs !== null && x.canaryMs !== null;
+  const canaryInUse = canaryEnabled(config) && s.canaryBaselineMs !== null && (x.canaryMs !== null || x.canarySamples !== null);
   let baselineMs = s.canaryBaselineMs;
-  if (holding && canaryInUse && canaryWindow.length >= Math.min(CANARY_MIN_SAMPLES, b.window)) {
+  // Only from a full window of pause samples: the first lookups after the batches stop still
+  // read their wake (the WAL they left to flush, dirty buffers), and a baseline raised from them
+  // loosened the budget for the rest of the step (B2: 2.67 → 4.78 ms, then the step raced).
+  if (holding && canaryInUse && canaryWindow.length >= b.window) {
     // Re-measure the baseline from the pause's own samples (the window was emptied when the pause
     // began). The one taken before the step — a burst of lookups 10 ms apart on warm caches — can
     // read lower than the same lookup does once a second on an idle database; judged against
@@ -210,7 +230,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
       baselineMs = Math.min(idle, MAX_MS);
     }
   }
-  const canary = readCanary(canaryWindow, canaryInUse ? baselineMs : null, c, b.window);
+  const canary = readCanary(canaryWindow, canaryInUse ? baselineMs : null, c, b.window, holding);
   const expectedMs = smoothedRowMs === null ? null : smoothedRowMs * s.batchSize;
 
   // Critical signals.
@@ -287,10 +307,20 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
         scale = Math.max(1, Math.min(1 + f, c.targetBatchMs / expectedMs));
         reasons.push(`batch ${fmt(x.batchMs!)} ms is fast and smoothed time ${fmt(expectedMs)} ms under target ${c.targetBatchMs} ms: batch ×${fmt(scale)}`);
       }
-      if (fast) sleep -= FAST_BATCH_RELIEF_MS;
+      // The seed's fixed −100 ms is a blind step. With the canary measuring the harm it is taken
+      // only far under the budget (p99 under half of it); closer, only the proportional step
+      // below applies: a 100 ms cut at a 300 ms pause nearly doubles the rate, and three of them
+      // in a row took B2's foreground from 1.2× to 1.8× its baseline.
+      const farUnder = !canaryInUse || canary.overshoot < CANARY_FAR_UNDER;
+      if (fast && farUnder) sleep -= FAST_BATCH_RELIEF_MS;
       if (canaryInUse) {
-        sleep *= 1 - f;
+        // Rounded down, so a short pause still reaches 0 (rounded, 2 ms × 0.8 stays 2 ms forever).
+        sleep = Math.floor(sleep * (1 - f));
         reasons.push(`canary p99 ${fmt(canary.p99)} ms comfortably under budget ${fmt(canary.limitMs)} ms: pause −${pct} %`);
+        // The faster settings are judged on a full window of their own samples before the next
+        // step up: with the canary sampled continuously, a decision per batch would otherwise ramp
+        // up hundreds of times on one window's evidence and race past the budget.
+        clearCanary = true;
       }
     }
   }
@@ -358,7 +388,7 @@ export function canaryP99(state: ControllerState): number | null {
   return state.canaryWindow.length > 0 ? p99(state.canaryWindow) : null;
 }
 
-function readCanary(window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number): CanaryReading {
+function readCanary(window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number, holding: boolean): CanaryReading {
   if (baseline === null) return { status: 'unmeasured', p99: 0, limitMs: 0, overshoot: 0, critical: false };
   // Relative to the baseline, with an absolute floor on the headroom (latencyBudgetMinMs): below
   // a few milliseconds a ratio measures noise, not harm, and a ratio alone drove the controller to
@@ -371,8 +401,11 @@ function readCanary(window: readonly number[], baseline: number | null, c: LoadC
   const critical = value > Math.max(c.canaryCritical * baseline, baseline + CANARY_CRITICAL_PER_BUDGET * floorMs);
   // Over budget is proven by fewer samples (a smaller window's p99 only reads lower); room to
   // speed up needs the full window, which also spaces increases out after every decrease.
+  // While paused, a few samples over budget keep the pause going (CANARY_MIN_SAMPLES); while
+  // running, shrinking needs CANARY_OVER_SAMPLES, unless the overshoot is critical.
+  const overEvidence = holding || critical || window.length >= Math.min(CANARY_OVER_SAMPLES, size);
   let status: CanaryStatus = 'within';
-  if (overshoot > 1) status = 'over';
+  if (overshoot > 1 && overEvidence) status = 'over';
   else if (window.length >= size && overshoot < CANARY_COMFORT) status = 'comfortable';
   return { status, p99: value, limitMs, overshoot, critical };
 }
@@ -440,6 +473,7 @@ interface CleanSample {
   lockWaiters: number | null;
   replicaLagMs: number | null;
   canaryMs: number | null;
+  canarySamples: number[] | null;
 }
 
 /** Unknown (null) for anything that is not a usable number; unknown signals neither throttle nor block a resume. */
@@ -460,6 +494,7 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
     lockWaiters: count(s.lockWaiters),
     replicaLagMs: nonNegative(s.replicaLagMs, MAX_MS),
     canaryMs: nonNegative(s.canaryMs, MAX_MS),
+    canarySamples: Array.isArray(s.canarySamples) ? s.canarySamples.map((v) => nonNegative(v, MAX_MS)).filter((v): v is number => v !== null) : null,
   };
 }
 

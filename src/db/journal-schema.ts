@@ -8,6 +8,8 @@ import { type Db } from './connect';
 export const JOURNAL_SCHEMA = 'stockrx_migrate';
 /** Where dropped tables and dropped columns' values wait, so `down` can put them back. */
 export const BACKUP_SCHEMA = 'stockrx_migrate_backup';
+/** Raised by assert_batch_fenced; class SX is ours (no standard SQLSTATE class uses it). */
+export const BATCH_FENCED_SQLSTATE = 'SX001';
 
 const JOURNAL_DDL = [
   `CREATE SCHEMA IF NOT EXISTS ${JOURNAL_SCHEMA}`,
@@ -65,6 +67,19 @@ const JOURNAL_DDL = [
      error text NOT NULL,
      at timestamptz NOT NULL DEFAULT now()
    )`,
+  // A batch statement runs in autocommit (one round trip, no BEGIN/COMMIT of its own) and ends by
+  // calling this: when its checkpoint did not advance — a newer run holds the token, or the batch
+  // was already applied — it raises, so Postgres rolls the whole statement back before it commits.
+  `CREATE OR REPLACE FUNCTION ${JOURNAL_SCHEMA}.assert_batch_fenced(advanced bigint, migration text) RETURNS integer
+     LANGUAGE plpgsql VOLATILE AS $fn$
+   BEGIN
+     IF advanced IS DISTINCT FROM 1 THEN
+       RAISE EXCEPTION 'run of % was superseded by a newer run, or this batch was already applied; the batch was rolled back (fencing)', migration
+         USING ERRCODE = '${BATCH_FENCED_SQLSTATE}';
+     END IF;
+     RETURN 1;
+   END
+   $fn$`,
 ];
 
 const ensured = new WeakSet<Db>();

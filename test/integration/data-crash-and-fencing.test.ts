@@ -156,13 +156,20 @@ test('a batch of a superseded run cannot commit: frozen worker, workflow termina
   const SLOW_ROW = 12_345; // status 'active', inside the batch of keys 12 001…13 000
   await createItemsTable(db.url, ROWS);
   const matching = expectedMatching(ROWS);
-  // One row sleeps while being updated, so a batch is reliably in flight; the switch lets the
-  // test disarm it once the old run's batch is asleep (the new run's batch then runs at full speed).
+  // One row sleeps while being updated (until the switch is disarmed, at most 60 s), so the old
+  // run's batch stays in flight until the new run owns the migration; the new run's batch then
+  // runs at full speed.
   await query(
     db.url,
     `CREATE TABLE slow_switch (armed boolean NOT NULL); INSERT INTO slow_switch VALUES (true);
      CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN IF NEW.id = ${SLOW_ROW} AND (SELECT armed FROM slow_switch) THEN PERFORM pg_sleep(4); END IF; RETURN NEW; END $$;
+       DECLARE waited int := 0;
+       BEGIN
+         IF NEW.id = ${SLOW_ROW} THEN
+           WHILE (SELECT armed FROM slow_switch) AND waited < 1200 LOOP PERFORM pg_sleep(0.05); waited := waited + 1; END LOOP;
+         END IF;
+         RETURN NEW;
+       END $$;
      CREATE TRIGGER slow_row BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_row();`,
   );
   const id = '20250402000000_reprice_items';
@@ -177,11 +184,10 @@ test('a batch of a superseded run cannot commit: frozen worker, workflow termina
   let newUp: ReturnType<typeof spawnUp> | undefined;
   try {
     // The old run's batch 13 is asleep on the slow row, holding its rows locked.
-    const batch = await waitFor('the old run to be inside the slow batch', async () => (await runningBatches(db.url)).find((b) => b.wait_event === 'PgSleep'), 60_000, 20);
+    const batch = await waitFor('the old run to be inside the slow batch', async () => (await runningBatches(db.url)).find((b) => b.wait_event === 'PgSleep' && b.backend_xid !== null), 60_000, 20);
     const [{ run_token: oldToken }] = (await query<{ run_token: string }>(db.url, 'SELECT run_token FROM stockrx_migrate.migrations WHERE id = $1', [id])) as [{ run_token: string }];
     const before = (await readCheckpointRow(db.url, id))!;
     assert.deepEqual(before.cursor, ['12000'], 'the slow batch starts after key 12000');
-    await query(db.url, 'UPDATE slow_switch SET armed = false');
     phase('old run asleep in batch 13');
 
     // Freeze the old worker: it can neither heartbeat nor learn that its workflow is gone.
@@ -197,25 +203,19 @@ test('a batch of a superseded run cannot commit: frozen worker, workflow termina
       return row && row.run_token !== oldToken ? true : undefined;
     }, 60_000);
     phase('new run owns the migration');
-    // The old batch finished its statement (its own fence check passed: it ran on a snapshot from
-    // before the new run) and now waits, idle in transaction, for its frozen client to COMMIT.
-    const idle = await waitFor('the old batch statement to finish', async () => {
-      const [row] = await query<{ state: string; xid: string }>(db.url, 'SELECT state, backend_xid::text AS xid FROM pg_stat_activity WHERE pid = $1', [batch.pid]);
-      return row?.state === 'idle in transaction' ? row : undefined;
+    // The old batch is still asleep inside its one autocommit statement, holding the rows of its
+    // range locked (its xid was assigned by the rows it updated before the slow one). Its fence —
+    // a FOR SHARE lock on the journal row, taken after the change — now finds the new run's token.
+    assert.ok(batch.backend_xid, 'the old batch had written rows (an xid) before the slow row');
+    await query(db.url, 'UPDATE slow_switch SET armed = false');
+    const idle = { xid: batch.backend_xid };
+    await waitFor('the old batch statement to end', async () => {
+      const [row] = await query<{ state: string; xid: string | null }>(db.url, 'SELECT state, backend_xid::text AS xid FROM pg_stat_activity WHERE pid = $1', [batch.pid]);
+      return row?.state === 'active' && row.xid === idle.xid ? undefined : true;
     }, 30_000);
-    // The new run's first batch is queued behind the old batch's row locks.
-    await waitFor('the new run to wait for the old batch\'s row locks', async () => {
-      const rows = await query(db.url, `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'stockrx-migrate worker' AND wait_event_type = 'Lock' AND pid <> $1`, [batch.pid]);
-      return rows.length > 0 ? true : undefined;
-    }, 60_000);
-
-    phase('new run waits for the old batch');
-    // Wake the old worker: it finishes its batch as if nothing happened.
+    phase('old batch statement ended');
+    // Wake the old worker: it reads the statement's outcome as if nothing had happened.
     oldWorker.child.kill('SIGCONT');
-    await waitFor('the old batch transaction to end', async () => {
-      const [row] = await query<{ state: string }>(db.url, 'SELECT state FROM pg_stat_activity WHERE pid = $1', [batch.pid]);
-      return row?.state === 'idle in transaction' ? undefined : true;
-    }, 30_000);
     // pg_stat_activity shows a 32-bit xid; widen it with the current epoch to ask for its fate.
     const [{ status }] = (await query<{ status: string }>(
       db.url,

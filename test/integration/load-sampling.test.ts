@@ -7,7 +7,8 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/env';
 import { openTargetDatabase, type TargetDatabase } from '../../src/db/connect';
 import { sampleDatabaseLoad } from '../../src/activities/load/database-load';
-import { createCanary } from '../../src/activities/load/canary';
+import { createCanary, withDedicatedCanary } from '../../src/activities/load/canary';
+import { startCanarySampler } from '../../src/activities/load/canary-sampler';
 import { createHostLoadSampler, sampleHostLoad, type HostLoadSource } from '../../src/activities/load/host-load';
 
 let database: TestDatabase;
@@ -139,6 +140,33 @@ describe('canary', () => {
       await holder.query('ROLLBACK');
     }
     // The timeout was SET LOCAL: no pooled session keeps it (check out every idle one at once).
+    const sessions = await Promise.all(Array.from({ length: target.pool.totalCount }, () => target.pool.connect()));
+    try {
+      for (const session of sessions) {
+        const { rows } = await session.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t");
+        assert.equal(rows[0]!.t, '0');
+      }
+    } finally {
+      sessions.forEach((s) => s.release());
+    }
+  });
+});
+
+describe('dedicated, committing canary (what a data slice uses)', () => {
+  test('each lookup commits a transaction id; the session timeout is undone on release; the sampler keeps timing until stopped', async () => {
+    const xid = async () => Number((await target.pool.query<{ x: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x')).rows[0]!.x);
+    const before = await xid();
+    await withDedicatedCanary(target.db, { schema: 'public', name: 'items' }, 'id', async (canary) => {
+      const ms = await canary.measureMany(10);
+      assert.ok(ms.every((x) => x > 0 && x < 1000), ms.join(', '));
+      const sampler = startCanarySampler(canary, 5);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sampler.stop();
+      const sampled = sampler.drain();
+      assert.ok(sampled.length >= 5, `${sampled.length} lookups in 300 ms`);
+    }, { commits: true, timeoutMs: 1234 });
+    assert.ok((await xid()) - before >= 15, 'every lookup assigned and committed a transaction id');
+    // Back in the pool without the canary's statement_timeout.
     const sessions = await Promise.all(Array.from({ length: target.pool.totalCount }, () => target.pool.connect()));
     try {
       for (const session of sessions) {

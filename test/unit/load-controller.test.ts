@@ -12,6 +12,7 @@ import {
 import {
   applyConfigChange,
   canaryBaseline,
+  CANARY_OVER_SAMPLES,
   canaryP99,
   type ControllerState,
   decide,
@@ -128,7 +129,8 @@ describe('config', () => {
     assert.deepEqual(problems({ minSleepMs: 200 }), ['sleepMs (100) is below minSleepMs (200): raise sleepMs to at least 200 or lower minSleepMs']);
     assert.ok(problems({ minSleepMs: 500, maxSleepMs: 400, sleepMs: 450 }).includes('minSleepMs (500) is above maxSleepMs (400): lower minSleepMs or raise maxSleepMs'));
     assert.deepEqual(problems({ minSleepMs: -1, sleepMs: 0 }), ['minSleepMs must be ≥ 0, got -1']);
-    assert.deepEqual(problems({ latencyBudget: 1, canaryCritical: 3 }), ["latencyBudget is a multiple of the canary's baseline latency: set it above 1 (1.5 allows the foreground 50 % slower), got 1"]);
+    assert.deepEqual(problems({ latencyBudget: 1, canaryCritical: 3 }), ["latencyBudget is a multiple of the canary's baseline latency: set it above 1 (1.5 allows the foreground 50 % slower), or to 0 to switch the canary off, got 1"]);
+    assert.deepEqual(problems({ latencyBudget: 0 }), [], 'latencyBudget 0 switches the canary off');
     assert.deepEqual(problems({ canaryCritical: 1.2 }), ['canaryCritical (1.2) must be above latencyBudget (1.5) (both are multiples of the canary baseline): raise canaryCritical or lower latencyBudget']);
     assert.match(problems({ targetBatchMs: 6000 })[0]!, /^targetBatchMs \(6000\) is above queryTimeThresholdMs \(5000\).*lower targetBatchMs or raise queryTimeThresholdMs$/);
     assert.deepEqual(problems({ maxBatchSize: 1500.5 }), ['maxBatchSize must be a whole number ≥ 1, got 1500.5']);
@@ -273,14 +275,18 @@ describe('foreground latency budget (canary)', () => {
   });
 
   test('comfortably under budget over a full window: grow and cut the pause', () => {
+    // p99 1.0 ms against a 1.5 ms budget: comfortable, not far under it — only the proportional cut.
     const d = decide(withCanary(1.0, { sleepMs: 1000 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
     assert.equal(d.batchSize, 1200);
-    assert.equal(d.sleepMs, 720); // (1000 − 100) × 0.8
+    assert.equal(d.sleepMs, 800); // 1000 × 0.8
+    // Far under it (0.7 ms < half of 1.5 ms): the seed's fixed −100 ms as well.
+    const far = decide(withCanary(0.7, { sleepMs: 1000 }), quiet({ batchMs: 100, canaryMs: 0.7 }), config);
+    assert.equal(far.sleepMs, 720); // (1000 − 100) × 0.8
   });
 
-  test('over budget is proven by 5 fresh samples; room to grow needs a full window', () => {
+  test('over budget is proven by 20 fresh samples; room to grow needs a full window', () => {
     let s = withCanaryBaseline(start(), 1);
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < CANARY_OVER_SAMPLES - 1; i++) {
       const d = decide(s, quiet({ batchMs: 100, canaryMs: 2 }), config);
       assert.equal(d.batchSize, 1000, `sample ${i + 1} is too few to judge`);
       s = d.state;
@@ -297,6 +303,34 @@ describe('foreground latency budget (canary)', () => {
     const s = { ...withCanary(1.0), canaryWindow: [...Array.from({ length: 19 }, () => 1.0), 1.7] };
     assert.equal(canaryP99(s), 1.7);
     assert.equal(decide(s, quiet({ batchMs: 100, canaryMs: 1.0 }), config).batchSize, 800);
+  });
+
+  test('continuous sampler: lookups arrive in bunches; an empty bunch keeps the canary in charge', () => {
+    // 20 fresh lookups over budget in one decision are enough evidence to back off.
+    const over = decide(withCanaryBaseline(start(), 1), quiet({ batchMs: 100, canaryMs: 2, canarySamples: Array.from({ length: CANARY_OVER_SAMPLES }, () => 2) }), config);
+    assert.equal(over.batchSize, 750);
+    // No lookup finished during a short batch: CPU over threshold stays advisory (the canary decides).
+    const none = decide(withCanary(1.0), quiet({ batchMs: 5, canaryMs: null, canarySamples: [], cpuPercent: 90 }), config);
+    assert.ok(none.batchSize >= 1000, none.reasons.join(' | '));
+    assert.match(none.reasons.join(' | '), /advisory/);
+  });
+
+  test('continuous sampler: each speed-up is judged on a full window of samples taken after it', () => {
+    const comfortable = withCanary(1.0, { sleepMs: 1000 });
+    const first = decide(comfortable, quiet({ batchMs: 100, canaryMs: 1.0, canarySamples: [1.0] }), config);
+    assert.ok(first.sleepMs < 1000, 'a comfortable full window speeds up');
+    assert.deepEqual(first.state.canaryWindow, [], 'and is spent on that one step');
+    let s = first.state;
+    for (let i = 0; i < 50; i++) s = decide(s, quiet({ batchMs: 100, canaryMs: 1.0, canarySamples: [1.0] }), config).state;
+    assert.equal(s.sleepMs, first.sleepMs, 'half a window of new samples: no second step yet');
+  });
+
+  test('latencyBudget 0: the canary is off; its samples are ignored and host CPU binds again', () => {
+    const off = resolveLoadControl({ latencyBudgetMinMs: 0, latencyBudget: 0 });
+    const d = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 50, canarySamples: Array.from({ length: 30 }, () => 50), cpuPercent: 90 }), off);
+    assert.ok(!d.reasons.some((r) => r.includes('canary')), d.reasons.join(' | '));
+    assert.match(d.reasons.join(' | '), /cpu 90 % over 70 %: batch −20 %/);
+    assert.equal(d.action, 'continue', 'no critical canary pause either');
   });
 
   test('while the canary is measured, host CPU is advisory; memory is not', () => {
@@ -339,7 +373,7 @@ describe('absolute headroom floor (latencyBudgetMinMs)', () => {
   test('sub-millisecond jitter is not harm: 0.4 → 1.7 ms stays within a 2 ms floor; a real slowdown is still over', () => {
     const withFloor = resolveLoadControl({});
     assert.equal(withFloor.latencyBudgetMinMs, 2);
-    const start04 = { ...withCanaryBaseline(start({}, withFloor), 0.4), canaryWindow: [0.5, 0.9, 1.7, 0.6] };
+    const start04 = { ...withCanaryBaseline(start({}, withFloor), 0.4), canaryWindow: [0.5, 0.9, 1.7, 0.6, ...Array.from({ length: 15 }, () => 0.5)] };
     const jitter = decide(start04, quiet({ canaryMs: 1.2 }), withFloor);
     assert.equal(jitter.action, 'continue');
     assert.ok(!jitter.reasons.some((r) => r.includes('over budget')), jitter.reasons.join(' | '));
@@ -349,7 +383,7 @@ describe('absolute headroom floor (latencyBudgetMinMs)', () => {
     assert.equal(decide(start04, quiet({ canaryMs: 6.3 }), withFloor).action, 'continue');
     assert.equal(decide(start04, quiet({ canaryMs: 6.5 }), withFloor).action, 'pause');
     // On a slow baseline the ratio is the larger headroom and still rules.
-    const start10 = { ...withCanaryBaseline(start({}, withFloor), 10), canaryWindow: [10, 10, 10, 10] };
+    const start10 = { ...withCanaryBaseline(start({}, withFloor), 10), canaryWindow: Array.from({ length: 19 }, () => 10) };
     assert.match(decide(start10, quiet({ canaryMs: 15.5 }), withFloor).reasons.join(' | '), /over budget 15(\.00)? ms/);
   });
 });
@@ -415,7 +449,8 @@ describe('critical thresholds and hysteresis', () => {
   });
 
   test('the canary over its critical level pauses; the pause judges only samples taken during it', () => {
-    const d = decide(withCanary(1.0), quiet({ canaryMs: 5 }), config); // 5 > 4.5 × 1 ms
+    // Two lookups at 5 ms (> 4.5 × 1 ms): with 100 samples in the window p99 is the second largest.
+    const d = decide(withCanary(1.0), quiet({ canaryMs: 5, canarySamples: [5, 5] }), config);
     assert.equal(d.action, 'pause');
     assert.match(d.state.pauseReasons[0]!, /canary p99 5 ms over critical 4\.50 × baseline 1 ms/);
     assert.deepEqual(d.state.canaryWindow, []);
@@ -440,8 +475,9 @@ describe('critical thresholds and hysteresis', () => {
     let s = paused.state;
     const actions: string[] = [];
     let rebased = '';
-    for (const canaryMs of idle) {
-      const d = decide(s, quiet({ rows: 0, batchMs: 0, canaryMs }), config);
+    // The sampler delivers the idle lookups in bunches; the baseline is re-measured from a full window.
+    for (let i = 0; i < 12; i++) {
+      const d = decide(s, quiet({ rows: 0, batchMs: 0, canaryMs: idle.at(-1)!, canarySamples: idle }), config);
       actions.push(d.action);
       rebased ||= d.reasons.find((r) => r.startsWith('canary baseline re-measured')) ?? '';
       s = d.state;
@@ -497,7 +533,8 @@ describe('convergence', () => {
     const plain = run(start({ sleepMs: 5000 }), 200, idle);
     assert.equal(plain.batchSize, config.maxBatchSize);
     assert.equal(plain.sleepMs, config.minSleepMs);
-    const canary = run(withCanaryBaseline(start({ sleepMs: 5000 }), 1), 200, (s) => ({ ...idle(s), canaryMs: 1 }));
+    // The continuous sampler delivers a window's worth of lookups between decisions here.
+    const canary = run(withCanaryBaseline(start({ sleepMs: 5000 }), 1), 200, (s) => ({ ...idle(s), canaryMs: 1, canarySamples: Array.from({ length: config.canaryWindow }, () => 1) }));
     assert.equal(canary.batchSize, config.maxBatchSize);
     assert.equal(canary.sleepMs, config.minSleepMs);
   });

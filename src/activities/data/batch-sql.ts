@@ -1,8 +1,11 @@
-// One statement per batch. Each is a data-modifying CTE that, in one round trip and one
-// transaction: reads the next key range, locks the target rows, copies their old values into the
-// step's backup (first copy wins), applies the change, and advances the checkpoint by
-// compare-and-set on the cursor, fenced by the run token. If the checkpoint did not advance (a
-// superseded run, or a batch already applied) the caller rolls the whole transaction back.
+// One statement per batch, run in autocommit. Each is a data-modifying CTE that, in one round trip
+// and one transaction: reads the next key range, locks the target rows, copies their old values
+// into the step's backup, applies the change, and advances the checkpoint by compare-and-set on
+// the cursor, fenced by the run token (a row lock on the journal row). If the checkpoint did not
+// advance (a superseded run, or a batch already applied) the statement raises
+// (assert_batch_fenced) and Postgres rolls all of it back. Each key range commits exactly once, so
+// each row is backed up at most once per step: the backup needs no unique index to keep the first
+// copy, and has none while the step runs (restore-rows.ts indexes it before restoring).
 // An empty range (rows deleted meanwhile) moves the cursor to the step's upper bound: done.
 import { type UpdateRecordsStep, type DeleteRecordsStep, type WhereClause } from '../../core/data-plan';
 import { quoteIdent, quoteQualified, type QualifiedName } from '../../core/identifiers';
@@ -56,11 +59,30 @@ function advanceCte(ref: CheckpointRef, params: Params, changedCount: string): s
   return (
     `advanced AS (UPDATE stockrx_migrate.checkpoints c SET cursor = COALESCE((SELECT k FROM last_key), c.upper_bound), rows_done = c.rows_done + ${changedCount},\n` +
     `    rows_scanned = c.rows_scanned + (SELECT count(*) FROM bound), batches = c.batches + 1, updated_at = now()\n` +
-    `  FROM stockrx_migrate.migrations m\n` +
     `  WHERE c.migration_id = ${params.add(ref.migrationId)} AND c.step_index = ${params.add(ref.stepIndex)} AND c.partition = ${params.add(ref.partition)}\n` +
     `    AND c.cursor IS NOT DISTINCT FROM ${params.add(ref.previous === null ? null : JSON.stringify(ref.previous))}::jsonb\n` +
-    `    AND m.id = c.migration_id AND m.run_token = ${params.add(ref.runToken)}\n` +
+    `    AND EXISTS (SELECT 1 FROM fence)\n` +
     `  RETURNING 1)`
+  );
+}
+
+/**
+ * The run-token fence, as a row lock held until the statement commits. FOR SHARE in READ
+ * COMMITTED locks the journal row's latest version and re-checks the token on it, so either a
+ * newer run's token is already committed (no row: the checkpoint does not advance and
+ * assert_batch_fenced rolls the statement back), or that run's journalStart — an UPDATE of this
+ * row — waits until this batch has committed. No window remains in which a superseded batch can
+ * commit after a newer run started.
+ */
+function fenceCte(ref: { migrationId: string; runToken: string }, params: Params): string {
+  return `fence AS (SELECT 1 FROM stockrx_migrate.migrations m WHERE m.id = ${params.add(ref.migrationId)} AND m.run_token = ${params.add(ref.runToken)} FOR SHARE)`;
+}
+
+/** The statement's result row; raises (rolling everything back) unless the checkpoint advanced. */
+function resultSelect(lastKey: string, scanned: string, ref: { migrationId: string }, params: Params): string {
+  return (
+    `SELECT ${lastKey} AS last_key, ${scanned}::int AS scanned, (SELECT count(*) FROM changed)::int AS changed,\n` +
+    `  stockrx_migrate.assert_batch_fenced((SELECT count(*) FROM advanced), ${params.add(ref.migrationId)}) AS fenced`
   );
 }
 
@@ -128,9 +150,9 @@ export function updateBatchSql(step: UpdateRecordsStep, shape: TableShape, backu
     // makes every batch cost as much as the whole table.
     ctes.push(`changed AS (UPDATE ${table} t SET ${assignments} FROM target WHERE ${matchTarget} AND ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} RETURNING 1)`);
   }
-  ctes.push(advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
+  ctes.push(fenceCte(ref, params), advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
   return {
-    text: `WITH ${ctes.join(',\n')}\nSELECT (SELECT k FROM last_key) AS last_key, (SELECT count(*) FROM bound)::int AS scanned, (SELECT count(*) FROM changed)::int AS changed, (SELECT count(*) FROM advanced)::int AS fenced`,
+    text: `WITH ${ctes.join(',\n')}\n${resultSelect('(SELECT k FROM last_key)', '(SELECT count(*) FROM bound)', ref, params)}`,
     parameters: params.values,
   };
 }
@@ -151,9 +173,9 @@ export function deleteBatchSql(step: DeleteRecordsStep, shape: TableShape, backu
   }
   // The key range again on the table itself, so the DELETE never scans the whole table (see updateBatchSql).
   ctes.push(`changed AS (DELETE FROM ${table} t USING target WHERE ${matchTarget} AND ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} RETURNING 1)`);
-  ctes.push(advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
+  ctes.push(fenceCte(ref, params), advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
   return {
-    text: `WITH ${ctes.join(',\n')}\nSELECT (SELECT k FROM last_key) AS last_key, (SELECT count(*) FROM bound)::int AS scanned, (SELECT count(*) FROM changed)::int AS changed, (SELECT count(*) FROM advanced)::int AS fenced`,
+    text: `WITH ${ctes.join(',\n')}\n${resultSelect('(SELECT k FROM last_key)', '(SELECT count(*) FROM bound)', ref, params)}`,
     parameters: params.values,
   };
 }
@@ -173,20 +195,20 @@ export function createBatchSql(
   const keys = keyColumns(shape.key).join(', ');
   const ctes = [
     `input AS (SELECT * FROM jsonb_to_recordset(${params.add(JSON.stringify(rows))}::jsonb) AS x(${recordType}))`,
-    `ins AS (INSERT INTO ${quoteQualified(table)} (${list})${overriding} SELECT ${list} FROM input RETURNING ${keys})`,
+    `changed AS (INSERT INTO ${quoteQualified(table)} (${list})${overriding} SELECT ${list} FROM input RETURNING ${keys})`,
   ];
-  if (backup) ctes.push(`saved AS (INSERT INTO ${quoteQualified(backup)} (${keys}) SELECT ${keys} FROM ins ON CONFLICT DO NOTHING)`);
+  if (backup) ctes.push(`saved AS (INSERT INTO ${quoteQualified(backup)} (${keys}) SELECT ${keys} FROM changed ON CONFLICT DO NOTHING)`);
   ctes.push(
-    `advanced AS (UPDATE stockrx_migrate.checkpoints c SET cursor = ${params.add(JSON.stringify(ref.next))}::jsonb, rows_done = c.rows_done + (SELECT count(*) FROM ins),\n` +
+    fenceCte(ref, params),
+    `advanced AS (UPDATE stockrx_migrate.checkpoints c SET cursor = ${params.add(JSON.stringify(ref.next))}::jsonb, rows_done = c.rows_done + (SELECT count(*) FROM changed),\n` +
       `    rows_scanned = c.rows_scanned + ${params.add(rows.length)}, batches = c.batches + 1, updated_at = now()\n` +
-      `  FROM stockrx_migrate.migrations m\n` +
       `  WHERE c.migration_id = ${params.add(ref.migrationId)} AND c.step_index = ${params.add(ref.stepIndex)} AND c.partition = ${params.add(ref.partition)}\n` +
       `    AND c.cursor IS NOT DISTINCT FROM ${params.add(ref.previous === null ? null : JSON.stringify(ref.previous))}::jsonb\n` +
-      `    AND m.id = c.migration_id AND m.run_token = ${params.add(ref.runToken)}\n` +
+      `    AND EXISTS (SELECT 1 FROM fence)\n` +
       `  RETURNING 1)`,
   );
   return {
-    text: `WITH ${ctes.join(',\n')}\nSELECT NULL::jsonb AS last_key, ${params.add(rows.length)}::int AS scanned, (SELECT count(*) FROM ins)::int AS changed, (SELECT count(*) FROM advanced)::int AS fenced`,
+    text: `WITH ${ctes.join(',\n')}\n${resultSelect('NULL::jsonb', params.add(rows.length), ref, params)}`,
     parameters: params.values,
   };
 }

@@ -74,7 +74,9 @@ export async function prepareDataStep(ctx: FenceContext, step: DataStep): Promis
       const columns = backupColumns(step, shape).map(quoteIdent).join(', ');
       await sql.raw(`DROP TABLE IF EXISTS ${quoteQualified(backup)}`).execute(trx);
       await sql.raw(`CREATE TABLE ${quoteQualified(backup)} AS SELECT ${columns} FROM ${quoteQualified(step.table)} WITH NO DATA`).execute(trx);
-      await sql.raw(`ALTER TABLE ${quoteQualified(backup)} ADD PRIMARY KEY (${keyColumns(shape.key).join(', ')})`).execute(trx);
+      // No primary key while the step runs: each key range commits once (batch-sql.ts), so no row
+      // is copied twice, and maintaining a unique index doubled the backup's cost per batch.
+      // restore-rows.ts builds the index in one pass, only if the step is ever undone.
     }
 
     let upper: unknown;

@@ -44,7 +44,22 @@ function restoreStatement(action: RestoreAction, limit: number): string {
   }
 }
 
+/**
+ * The backup has no index while its step runs (prepare-data-step.ts); restoring takes it in key
+ * order, batch by batch, which without one would re-scan the whole backup per batch. Built once,
+ * in one sort; a backup that has an index (an older version made it the primary key) keeps it.
+ */
+async function indexBackup(ctx: FenceContext, action: RestoreAction): Promise<void> {
+  await inFencedTransaction(ctx, async (trx: Db) => {
+    if (!(await tableExists(trx, action.backup))) return;
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = to_regclass(${quoteQualified(action.backup)})`.execute(trx);
+    if ((rows[0]?.n ?? 0) > 0) return;
+    await sql.raw(`CREATE INDEX ON ${quoteQualified(action.backup)} (${action.key.map(quoteIdent).join(', ')})`).execute(trx);
+  });
+}
+
 export async function restoreRows(ctx: FenceContext, action: RestoreAction, onBatch?: (rows: number) => void): Promise<void> {
+  await indexBackup(ctx, action);
   for (;;) {
     const moved = await inFencedTransaction(ctx, async (trx: Db) => {
       if (!(await tableExists(trx, action.backup))) return 0;

@@ -1,14 +1,16 @@
 // One batch of a data step, as one transaction on one connection. updateRecords, deleteRecords
-// and createRecords are a single statement (batch-sql.ts); eachBatch calls the author's handler per
-// row inside a savepoint, so a failing row is recorded and skipped without losing the batch.
+// and createRecords are a single autocommit statement (batch-sql.ts); eachBatch calls the author's
+// handler per row inside a savepoint, so a failing row is recorded and skipped without losing the
+// batch, in a transaction the caller opens and commits (needsTransaction).
 import { CompiledQuery, sql } from 'kysely';
 import { type CreateRecordsStep, type DataStep, type EachBatchStep } from '../../core/data-plan';
 import { quoteIdent, quoteQualified, type QualifiedName } from '../../core/identifiers';
 import { type Db } from '../../db/connect';
 import { FencedError } from '../../db/journal';
-import { isTransient } from '../../db/sqlstate';
+import { isTransient, sqlstateOf } from '../../db/sqlstate';
+import { BATCH_FENCED_SQLSTATE } from '../../db/journal-schema';
 import { type HandlerContext } from '../../authoring/define-migration';
-import { type BatchRow, type CheckpointRef, createBatchSql, deleteBatchSql, keyColumns, keyJson, keyLiteral, Params, tuple, updateBatchSql } from './batch-sql';
+import { type BatchRow, type BatchStatement, type CheckpointRef, createBatchSql, deleteBatchSql, keyColumns, keyJson, keyLiteral, Params, tuple, updateBatchSql } from './batch-sql';
 import { type TableShape, writableColumns } from './table-shape';
 
 export interface BatchOutcome {
@@ -45,6 +47,23 @@ function assertFenced(row: BatchRow | undefined, migrationId: string): BatchRow 
   return row;
 }
 
+/** Runs a single-statement batch (autocommit); assert_batch_fenced's error becomes FencedError. */
+async function runStatement(ctx: BatchContext, statement: BatchStatement): Promise<BatchRow> {
+  try {
+    const { rows } = await ctx.conn.executeQuery<BatchRow>(CompiledQuery.raw(statement.text, statement.parameters));
+    return assertFenced(rows[0], ctx.migrationId);
+  } catch (error) {
+    if (sqlstateOf(error) === BATCH_FENCED_SQLSTATE) throw new FencedError(ctx.migrationId);
+    throw error;
+  }
+}
+
+/**
+ * How a step's batches commit: every kind but eachBatch is one statement that commits by itself
+ * (batch-sql.ts); eachBatch runs the author's handler row by row inside the caller's transaction.
+ */
+export const needsTransaction = (step: DataStep) => step.kind === 'eachBatch';
+
 export async function runBatch(ctx: BatchContext): Promise<BatchOutcome> {
   const { step } = ctx;
   if (step.kind === 'createRecords') return runCreateBatch(ctx, step);
@@ -61,8 +80,7 @@ export async function runBatch(ctx: BatchContext): Promise<BatchOutcome> {
     step.kind === 'updateRecords'
       ? updateBatchSql(step, ctx.shape, ctx.backup, ref, ctx.limit, { returningOld: ctx.returningOld === true })
       : deleteBatchSql(step, ctx.shape, ctx.backup, ref, ctx.limit, writableColumns(ctx.shape));
-  const { rows } = await ctx.conn.executeQuery<BatchRow>(CompiledQuery.raw(statement.text, statement.parameters));
-  const row = assertFenced(rows[0], ctx.migrationId);
+  const row = await runStatement(ctx, statement);
   return { cursor: row.last_key ?? ctx.upper, scanned: row.scanned, changed: row.changed, rowErrors: 0 };
 }
 
@@ -78,8 +96,7 @@ async function runCreateBatch(ctx: BatchContext, step: CreateRecordsStep): Promi
     previous: typeof ctx.cursor === 'number' ? ctx.cursor : null,
     next,
   });
-  const { rows } = await ctx.conn.executeQuery<BatchRow>(CompiledQuery.raw(statement.text, statement.parameters));
-  const row = assertFenced(rows[0], ctx.migrationId);
+  const row = await runStatement(ctx, statement);
   return { cursor: next, scanned: row.scanned, changed: row.changed, rowErrors: 0 };
 }
 

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
-import { type LoadControlConfig } from '../../core/load-control-config';
+import { canaryEnabled, type LoadControlConfig } from '../../core/load-control-config';
 import { type ControllerState, decide, type LoadSample, withCanaryBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
@@ -16,12 +16,13 @@ import { assertRunToken, FencedError } from '../../db/journal';
 import { type MigrationRegistry } from '../migration-registry';
 import { cancellableSleep, throwIfCancelled, withCancellableConnection } from '../runtime/cancellable-statement';
 import { withLockRetry } from '../runtime/lock-retry';
-import { createCanary } from '../load/canary';
+import { type Canary, withDedicatedCanary } from '../load/canary';
+import { startCanarySampler } from '../load/canary-sampler';
 import { readCheckpoint, type CheckpointState } from './checkpoint';
 import { type DatabaseLoad, type LoadSource } from './load-source';
 import { loadCreateRecordsRows, loadRowHandler } from './migration-code';
 import { backupTableFor } from './prepare-data-step';
-import { type BatchOutcome, runBatch } from './run-batch';
+import { type BatchOutcome, needsTransaction, runBatch } from './run-batch';
 import { readTableShape } from './table-shape';
 
 export interface SliceInput {
@@ -57,10 +58,12 @@ export interface SliceDeps {
   metrics?: MigrationMetrics;
 }
 
-/** Canary baseline: 2 windows of 20 lookups, 40 ms apart: about 1.6 s, once per step. */
-export const BASELINE_SAMPLES = 40;
-export const BASELINE_WINDOW = 20;
-export const BASELINE_INTERVAL_MS = 40;
+/** The canary is timed this often, all through the slice (canary-sampler.ts). */
+export const CANARY_INTERVAL_MS = 15;
+/** Canary baseline: one window of 100 lookups at the sampler's rhythm, about 1.5 s, once per step. */
+export const BASELINE_SAMPLES = 100;
+export const BASELINE_WINDOW = 100;
+export const BASELINE_INTERVAL_MS = CANARY_INTERVAL_MS;
 
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
@@ -90,119 +93,155 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   const backup = backupTableFor(input.migrationId, step);
   const rows = step.kind === 'createRecords' ? await loadCreateRecordsRows(deps.registry, input.file, step) : undefined;
   const handler = step.kind === 'eachBatch' ? await loadRowHandler(deps.registry, input.file, step) : undefined;
-  const canary = await createCanary(db, step.table, shape.key[0]!.name);
-  const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
-  if (state.canaryBaselineMs === null) {
-    // Once per step, before its first batch: BASELINE_SAMPLES lookups spaced like the running
-    // canary's, reduced as the median of several windows' p99 — the statistic the controller
-    // compares with the budget, measured the same way. A burst of lookups 10 ms apart (as before)
-    // reads lower than the same lookup a few hundred ms apart on an idle machine (hot caches and
-    // CPU): against such a baseline ordinary jitter looks like a blown budget, and the controller
-    // backs off to its floor and stays there (the demo's 25k-row update sat at batch 100 with
-    // 10 s pauses on a quiet machine). One spike in a burst is also outvoted by the median.
-    state = withCanaryBaseline(state, await canary.baseline(BASELINE_SAMPLES, { intervalMs: BASELINE_INTERVAL_MS, window: BASELINE_WINDOW }));
-  }
+  // The canary gets a connection of its own for the slice, so each lookup is one round trip.
+  // latencyBudget 0 switches it off: nothing is measured that nothing would read.
+  let sliceStarted = Date.now();
+  const withCanary = <T>(work: (canary: Canary | null) => Promise<T>): Promise<T> =>
+    canaryEnabled(input.loadControl) ? withDedicatedCanary(db, step.table, shape.key[0]!.name, work, { commits: true }) : work(null);
+  await withCanary(async (canary) => {
+    const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
+    if (canary && state.canaryBaselineMs === null) {
+      // Once per step, before its first batch: BASELINE_SAMPLES lookups at the sampler's rhythm,
+      // reduced to a window's p99 — the statistic the controller compares with the budget,
+      // measured the same way (a baseline from a faster burst reads lower than the running canary
+      // on an idle machine, and ordinary jitter then looks like a blown budget). With 100 samples
+      // nearest-rank p99 is the second largest, so one spike does not set the baseline.
+      state = withCanaryBaseline(state, await canary.baseline(BASELINE_SAMPLES, { intervalMs: BASELINE_INTERVAL_MS, window: BASELINE_WINDOW }));
+    }
 
-  // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a
-  // round trip and a scan of every backend's status, so it is read at most once per
-  // DATABASE_SAMPLE_MS; host load is cached for a second too (host-load.ts). The canary, the
-  // controller's measure of foreground latency, is timed for every batch, while the batch runs.
-  let database: { at: number; value: DatabaseLoad } | null = null;
-  const databaseLoad = async (): Promise<DatabaseLoad> => {
-    if (database && performance.now() - database.at < DATABASE_SAMPLE_MS) return database.value;
-    const value = await deps.loadSource.database(db);
-    database = { at: performance.now(), value };
-    return value;
-  };
-  const sample = async (batchMs: number, rowCount: number, canaryDuringBatch?: Promise<number>): Promise<LoadSample> => {
-    const [host, load, canaryMs] = await Promise.all([deps.loadSource.host(), databaseLoad(), canaryDuringBatch ?? canary.measure()]);
-    return { batchMs, rows: rowCount, ...host, ...load, canaryMs };
-  };
+    // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a
+    // round trip and a scan of every backend's status, so it is read at most once per
+    // DATABASE_SAMPLE_MS; host load is cached for a second too (host-load.ts). The canary, the
+    // controller's measure of foreground latency, is timed continuously (canary-sampler.ts); each
+    // decision gets every lookup timed since the previous one.
+    let database: { at: number; value: DatabaseLoad } | null = null;
+    const databaseLoad = async (): Promise<DatabaseLoad> => {
+      if (database && performance.now() - database.at < DATABASE_SAMPLE_MS) return database.value;
+      const value = await deps.loadSource.database(db);
+      database = { at: performance.now(), value };
+      return value;
+    };
+    const sampler = canary ? startCanarySampler(canary, CANARY_INTERVAL_MS) : null;
+    const sample = async (batchMs: number, rowCount: number): Promise<LoadSample> => {
+      const [host, load] = await Promise.all([deps.loadSource.host(), databaseLoad()]);
+      const canarySamples = sampler?.drain() ?? null;
+      return { batchMs, rows: rowCount, ...host, ...load, canaryMs: canarySamples?.at(-1) ?? null, canarySamples };
+    };
 
-  const sliceStarted = Date.now();
-  const deadline = sliceStarted + input.sliceMs;
-  // One connection for all the slice's batches: no pool checkout and backend lookup per batch, and
-  // a cancelled activity cancels whatever statement it is running (withCancellableConnection).
-  await withCancellableConnection(db, async ({ conn }) => {
-    while (Date.now() < deadline && !isStepFinished(step, checkpoint)) {
-      throwIfCancelled();
-      if (state.paused) {
-        lastSample = await sample(0, 0);
+    sliceStarted = Date.now();
+    const deadline = sliceStarted + input.sliceMs;
+    const runBatches = async (conn: Db): Promise<void> => {
+      while (Date.now() < deadline && !isStepFinished(step, checkpoint)) {
+        throwIfCancelled();
+        if (state.paused) {
+          lastSample = await sample(0, 0);
+          observeLoad(lastSample);
+          const decision = decide(state, lastSample, input.loadControl);
+          state = decision.state;
+          reasons = decision.reasons;
+          if (decision.action === 'pause') {
+            deps.metrics?.throttled(input.migrationId, step.index, decision.sleepMs / 1000);
+            await cancellableSleep(decision.sleepMs);
+            continue;
+          }
+        }
+        const started = performance.now();
+        const batch = () =>
+          runBatch({
+            conn,
+            migrationId: input.migrationId,
+            runToken: input.runToken,
+            step,
+            shape,
+            backup,
+            cursor: checkpoint.cursor,
+            upper: checkpoint.upper,
+            limit: state.batchSize,
+            ...(rows ? { rows } : {}),
+            ...(handler ? { handler } : {}),
+            returningOld,
+            log: deps.log,
+          });
+        const outcome: BatchOutcome = await withLockRetry(
+          `step ${step.index + 1} (${step.label})`,
+          async () => {
+            // Single-statement kinds commit by themselves, fenced inside the statement (batch-sql.ts):
+            // one round trip per batch.
+            if (!needsTransaction(step)) {
+              try {
+                return await batch();
+              } catch (error) {
+                if (error instanceof FencedError) deps.log('batch rolled back: ' + error.message, { stepIndex: step.index });
+                throw error;
+              }
+            }
+            await sql`BEGIN`.execute(conn);
+            try {
+              const result = await batch();
+              // eachBatch's own fence check (its checkpoint UPDATE) read the run token in that
+              // statement's snapshot, and the author's handler ran for a while before it; a new run
+              // may have taken over meanwhile (or while this worker stalls before COMMIT). Check again
+              // under a row lock, last: a newer run's token is either committed (we see it and roll
+              // back) or its journalStart waits for our COMMIT.
+              await assertRunToken(conn, input.migrationId, input.runToken, 'share');
+              await sql`COMMIT`.execute(conn);
+              return result;
+            } catch (error) {
+              await sql`ROLLBACK`.execute(conn).catch(() => undefined);
+              if (error instanceof FencedError) deps.log('batch rolled back: ' + error.message, { stepIndex: step.index });
+              throw error;
+            }
+          },
+          { budgetMs: input.options.lockWaitBudgetMs },
+        );
+        const batchMs = performance.now() - started;
+        batchesRun += 1;
+        checkpoint = {
+          ...checkpoint,
+          cursor: outcome.cursor,
+          rowsDone: checkpoint.rowsDone + outcome.changed,
+          rowsScanned: checkpoint.rowsScanned + outcome.scanned,
+          rowErrors: checkpoint.rowErrors + outcome.rowErrors,
+          batches: checkpoint.batches + 1,
+        };
+        if (step.kind === 'eachBatch') assertErrorRate(step, checkpoint);
+        batchStats = mergeBatchStats(batchStats, { count: 1, totalMs: batchMs, minMs: batchMs, maxMs: batchMs });
+        lastSample = await sample(batchMs, outcome.changed + outcome.rowErrors);
         observeLoad(lastSample);
         const decision = decide(state, lastSample, input.loadControl);
         state = decision.state;
         reasons = decision.reasons;
-        if (decision.action === 'pause') {
+        deps.metrics?.batch({ migrationId: input.migrationId, step: step.index, rows: outcome.changed, seconds: batchMs / 1000, batchSize: decision.batchSize, sleepMs: decision.sleepMs });
+        if (!isStepFinished(step, checkpoint) && decision.sleepMs > 0) {
           deps.metrics?.throttled(input.migrationId, step.index, decision.sleepMs / 1000);
           await cancellableSleep(decision.sleepMs);
-          continue;
         }
       }
-      const started = performance.now();
-      // The canary lookup runs on another connection while the batch runs: that is when the
-      // foreground competes with the batch (CPU, WAL, buffer locks), and it adds no wait of its own
-      // between batches. Handled here so a failing batch leaves no unhandled rejection behind.
-      const canaryDuringBatch = canary.measure();
-      canaryDuringBatch.catch(() => undefined);
-      const outcome: BatchOutcome = await withLockRetry(
-        `step ${step.index + 1} (${step.label})`,
-        async () => {
-          // One round trip (simple protocol, two statements) opens the batch's transaction.
-          await sql.raw(`BEGIN; SET LOCAL lock_timeout = ${Math.floor(input.options.statementLockTimeoutMs)}`).execute(conn);
-          try {
-            const result = await runBatch({
-              conn,
-              migrationId: input.migrationId,
-              runToken: input.runToken,
-              step,
-              shape,
-              backup,
-              cursor: checkpoint.cursor,
-              upper: checkpoint.upper,
-              limit: state.batchSize,
-              ...(rows ? { rows } : {}),
-              ...(handler ? { handler } : {}),
-              returningOld,
-              log: deps.log,
-            });
-            // The batch's own fence check read the run token in its statement's snapshot, taken
-            // when the statement started; a new run may have taken over while it ran (or while
-            // this worker stalled before COMMIT). Check again under a row lock, last: a newer
-            // run's token is either committed (we see it and roll back) or its journalStart waits
-            // for our COMMIT.
-            await assertRunToken(conn, input.migrationId, input.runToken, 'share');
-            await sql`COMMIT`.execute(conn);
-            return result;
-          } catch (error) {
-            await sql`ROLLBACK`.execute(conn).catch(() => undefined);
-            if (error instanceof FencedError) deps.log('batch rolled back: ' + error.message, { stepIndex: step.index });
-            throw error;
-          }
-        },
-        { budgetMs: input.options.lockWaitBudgetMs },
-      );
-      const batchMs = performance.now() - started;
-      batchesRun += 1;
-      checkpoint = {
-        ...checkpoint,
-        cursor: outcome.cursor,
-        rowsDone: checkpoint.rowsDone + outcome.changed,
-        rowsScanned: checkpoint.rowsScanned + outcome.scanned,
-        rowErrors: checkpoint.rowErrors + outcome.rowErrors,
-        batches: checkpoint.batches + 1,
-      };
-      if (step.kind === 'eachBatch') assertErrorRate(step, checkpoint);
-      batchStats = mergeBatchStats(batchStats, { count: 1, totalMs: batchMs, minMs: batchMs, maxMs: batchMs });
-      lastSample = await sample(batchMs, outcome.changed + outcome.rowErrors, canaryDuringBatch);
-      observeLoad(lastSample);
-      const decision = decide(state, lastSample, input.loadControl);
-      state = decision.state;
-      reasons = decision.reasons;
-      deps.metrics?.batch({ migrationId: input.migrationId, step: step.index, rows: outcome.changed, seconds: batchMs / 1000, batchSize: decision.batchSize, sleepMs: decision.sleepMs });
-      if (!isStepFinished(step, checkpoint) && decision.sleepMs > 0) {
-        deps.metrics?.throttled(input.migrationId, step.index, decision.sleepMs / 1000);
-        await cancellableSleep(decision.sleepMs);
-      }
+    };
+
+    // One connection for all the slice's batches: no pool checkout and backend lookup per batch, and
+    // a cancelled activity cancels whatever statement it is running (withCancellableConnection).
+    try {
+      await withCancellableConnection(db, async ({ conn }) => {
+        // The slice's connection is ours alone, so its settings are made once for the session (and
+        // reset before the connection returns to the pool) rather than with SET LOCAL in every batch.
+        //
+        // synchronous_commit = off: a batch's COMMIT does not wait for its WAL to reach disk. That
+        // is safe here because a batch's change, its backup and its checkpoint are one transaction:
+        // a database crash can lose only the last few batches *whole*, and the step resumes from
+        // the durable checkpoint and redoes them — still no row applied twice. Anything the
+        // workflow records as done afterwards (finishDataStep, the journal) commits synchronously,
+        // and WAL is flushed in order, so it makes every earlier batch durable too. The foreground
+        // loses nothing: its own commits still wait for their flush.
+        await sql.raw(`SET lock_timeout = ${Math.floor(input.options.statementLockTimeoutMs)}; SET synchronous_commit = off`).execute(conn);
+        try {
+          await runBatches(conn);
+        } finally {
+          await sql.raw('RESET lock_timeout; RESET synchronous_commit').execute(conn).catch(() => undefined);
+        }
+      });
+    } finally {
+      await sampler?.stop();
     }
   });
   checkpoint = (await readCheckpoint(db, input.migrationId, step.index)) ?? checkpoint;

@@ -1,0 +1,79 @@
+// The continuous canary sampler: timing, draining, failure reporting and stopping. A scripted
+// canary stands in for the database lookup (the lookup itself is tested in load-sampling.test.ts).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type Canary } from '../../src/activities/load/canary';
+import { startCanarySampler } from '../../src/activities/load/canary-sampler';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function scriptedCanary(latencies: () => number, fail?: () => Error | null): Canary & { calls: number; inFlight: number } {
+  const canary = {
+    keys: ['1'],
+    calls: 0,
+    inFlight: 0,
+    async measure() {
+      canary.calls += 1;
+      canary.inFlight += 1;
+      try {
+        const error = fail?.() ?? null;
+        if (error) throw error;
+        const ms = latencies();
+        await sleep(ms);
+        return ms;
+      } finally {
+        canary.inFlight -= 1;
+      }
+    },
+    measureMany: async () => [],
+    baseline: async () => 1,
+    release: async () => undefined,
+  };
+  return canary;
+}
+
+test('samples keep arriving at about the interval; each drain returns only what is new', async () => {
+  const canary = scriptedCanary(() => 1);
+  const sampler = startCanarySampler(canary, 10);
+  await sleep(200);
+  const first = sampler.drain();
+  assert.ok(first.length >= 5 && first.length <= 25, `about 200 / (10 + 1) lookups, got ${first.length}`);
+  assert.ok(first.every((ms) => ms === 1));
+  assert.ok(sampler.drain().length <= 1, 'a drain right after a drain has at most the lookup that just finished');
+  await sampler.stop();
+  const calls = canary.calls;
+  await sleep(50);
+  assert.equal(canary.calls, calls, 'no lookup after stop()');
+  assert.equal(canary.inFlight, 0, 'stop() waited for the lookup in flight');
+});
+
+test('one lookup at a time: a slow lookup delays the next instead of piling up', async () => {
+  let maxInFlight = 0;
+  const canary = scriptedCanary(() => {
+    maxInFlight = Math.max(maxInFlight, canary.inFlight);
+    return 30;
+  });
+  const sampler = startCanarySampler(canary, 1);
+  await sleep(150);
+  await sampler.stop();
+  assert.equal(maxInFlight, 1);
+  assert.ok(sampler.drain().length <= 6);
+});
+
+test('a failing lookup is reported by the next drain, and sampling stops', async () => {
+  let n = 0;
+  const canary = scriptedCanary(() => 1, () => (++n === 3 ? new Error('connection lost') : null));
+  const sampler = startCanarySampler(canary, 5);
+  await sleep(100);
+  assert.throws(() => sampler.drain(), /connection lost/);
+  assert.equal(canary.calls, 3, 'no lookup after the failure');
+  await sampler.stop();
+});
+
+test('stop() does not wait for the interval to pass', async () => {
+  const sampler = startCanarySampler(scriptedCanary(() => 1), 60_000);
+  await sleep(20);
+  const started = Date.now();
+  await sampler.stop();
+  assert.ok(Date.now() - started < 1000);
+});
