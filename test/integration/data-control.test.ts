@@ -233,13 +233,13 @@ test('a live load-control change is validated: a valid one takes effect, an inva
   const ROWS = 300_000;
   await createItemsTable(db.url, ROWS);
   const id = '20250503000000_reprice_items';
-  // Batch size free between 500 and 5000, but nothing that would make the controller move it:
-  // load thresholds out of reach, no target-time steering, and a canary window it never fills
-  // (so no "comfortably under budget" growth). It changes only when we say so.
+  // Batch size pinned (min = max), first at 1000, then — by the live change — at 2000: the canary
+  // is sampled every 15 ms, so a free batch size would grow on a "comfortably under budget"
+  // window; pinned, it changes only when we say so.
   // A 150 ms pause keeps the step running for most of a minute at 1000-key batches, so the
   // change has slices left to show itself in however fast the machine is (at 50 ms a quiet
   // machine finished the step before the change took effect).
-  const config = pinnedLoadControl(1000, 150, { minBatchSize: 500, maxBatchSize: 5000, minSleepMs: 0, maxSleepMs: 1000, canaryWindow: 1000 });
+  const config = pinnedLoadControl(1000, 150, { maxSleepMs: 1000 });
   await dir.write(id, migrationSource([updateItemsStep()], loadControlSource(config)));
   const workflowId = migrationWorkflowId(dbKeyFromUrl(db.url), id, 'up');
   const temporal = await testClient();
@@ -251,8 +251,9 @@ test('a live load-control change is validated: a valid one takes effect, an inva
     const before: LoadControlConfig = running.data!.loadControl;
     assert.equal(before.initialBatchSize, 1000);
 
-    const accepted = await handle.executeUpdate(setLoadControlUpdate, { args: [{ initialBatchSize: 2000 }] });
-    assert.deepEqual(accepted, { ...before, initialBatchSize: 2000 }, 'the update returns the new settings, everything else unchanged');
+    const change = { initialBatchSize: 2000, minBatchSize: 2000, maxBatchSize: 2000 };
+    const accepted = await handle.executeUpdate(setLoadControlUpdate, { args: [change] });
+    assert.deepEqual(accepted, { ...before, ...change }, 'the update returns the new settings, everything else unchanged');
     const shown = await progressOf(temporal.client, workflowId);
     assert.deepEqual(shown.data!.loadControl, accepted, 'progress shows the new settings as soon as the update is accepted');
     // It takes effect from the next slice on (the running one finishes with its own settings):
@@ -269,7 +270,7 @@ test('a live load-control change is validated: a valid one takes effect, an inva
     await assert.rejects(
       handle.executeUpdate(setLoadControlUpdate, { args: [{ minBatchSize: 6000 }] }),
       (error: Error & { cause?: Error }) => {
-        assert.match(error.cause?.message ?? error.message, /minBatchSize \(6000\) is above maxBatchSize \(5000\): lower minBatchSize or raise maxBatchSize/);
+        assert.match(error.cause?.message ?? error.message, /minBatchSize \(6000\) is above maxBatchSize \(2000\): lower minBatchSize or raise maxBatchSize/);
         return true;
       },
     );

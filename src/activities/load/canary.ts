@@ -75,7 +75,9 @@ export async function createCanary(db: Db, table: CanaryTable, keyColumn: string
     const value = keys.length > 0 ? keys[next++ % keys.length]! : null;
     // Text in, column type inferred by Postgres: exact for every key type (bigint, uuid, timestamps…).
     const row = value === null ? sql`SELECT 1 FROM ${target} LIMIT 1` : sql`SELECT 1 FROM ${target} WHERE ${key} = ${value}`;
-    const lookup = options.commits ? sql`SELECT pg_current_xact_id() AS xid, (${row}) AS found` : row;
+    // EXISTS, not a scalar subquery: on a composite key the canary looks up the first key column
+    // only, which matches many rows.
+    const lookup = options.commits ? sql`SELECT pg_current_xact_id() AS xid, EXISTS (${row}) AS found` : row;
     let started = 0;
     try {
       if (dedicated) {
