@@ -67,6 +67,10 @@ export interface ControllerState {
   pauseReasons: string[];
   /** Consecutive calm samples while paused. */
   calmSamples: number;
+  /** Samples taken while holding in the current pause (optional: states from before it lack it). */
+  pausedSamples?: number;
+  /** The last full judgement read "over budget" and waits for the next window to confirm it. */
+  canaryOverPending?: boolean;
 }
 
 export type ControllerAction = 'continue' | 'pause' | 'resume';
@@ -99,6 +103,13 @@ export const CANARY_MIN_SAMPLES = 5;
 export const CANARY_OVER_SAMPLES = 20;
 /** Calm samples in a row before a critical pause ends. */
 export const RESUME_AFTER_CALM_SAMPLES = 3;
+/**
+ * A pause re-measures the canary baseline only after this many samples (about 10 s at one a
+ * second): a foreground that really got slower stays slow, a spike does not. Raised after a
+ * 2-second critical pause, the baseline went from 1.7 to 5.8 ms in B2 and the step then raced at
+ * 2.4× the foreground's p99 for the rest of the run.
+ */
+export const REBASELINE_AFTER_PAUSED_SAMPLES = 10;
 /** How often a paused controller takes a new sample (within minSleepMs…maxSleepMs). */
 export const PAUSED_POLL_MS = 1000;
 /** Seed: a slow batch adds half a second of pause; a fast one removes a tenth. */
@@ -124,6 +135,7 @@ export function initialControllerState(config: LoadControlConfig): ControllerSta
     paused: false,
     pauseReasons: [],
     calmSamples: 0,
+    pausedSamples: 0,
   };
 }
 
@@ -217,7 +229,8 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // Only from a full window of pause samples: the first lookups after the batches stop still
   // read their wake (the WAL they left to flush, dirty buffers), and a baseline raised from them
   // loosened the budget for the rest of the step (B2: 2.67 → 4.78 ms, then the step raced).
-  if (holding && canaryInUse && canaryWindow.length >= b.window) {
+  const pausedSamples = holding ? Math.min((s.pausedSamples ?? 0) + 1, MAX_COUNT) : 0;
+  if (holding && canaryInUse && canaryWindow.length >= b.window && pausedSamples >= REBASELINE_AFTER_PAUSED_SAMPLES) {
     // Re-measure the baseline from the pause's own samples (the window was emptied when the pause
     // began). The one taken before the step — a burst of lookups 10 ms apart on warm caches — can
     // read lower than the same lookup does once a second on an idle database; judged against
@@ -275,7 +288,17 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     push(1 - f, backoff, `replica lag ${fmt(x.replicaLagMs)} ms over ${c.replicaLagThresholdMs} ms: batch −${pct} %, pause doubled`);
   }
   let clearCanary = false;
-  if (canary.status === 'over' && !holding) {
+  let canaryOverPending = s.canaryOverPending === true;
+  if (canary.status === 'over' && !holding && !canary.critical && !canaryOverPending) {
+    // Over budget once: confirmed on a fresh window before anything changes. Harm from our batches
+    // persists while they run; a fsync stall or a checkpoint is over in a window. Acting on single
+    // windows, two 11–13 ms lookups among a hundred 2–3 ms ones halved the batch again and again
+    // and sent B2's step to its floor.
+    canaryOverPending = true;
+    clearCanary = true;
+    reasons.push(`canary p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms: confirming on the next window before slowing down`);
+  } else if (canary.status === 'over' && !holding) {
+    canaryOverPending = false;
     // Proportional to the overshoot so a large one converges in a step or two, not ten.
     const by = Math.max(0.5, Math.min(1 - f, 1 / canary.overshoot));
     const grow = Math.min(2, canary.overshoot * (1 + f));
@@ -283,6 +306,11 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     // New settings: judge them on samples taken under them. (While paused nothing changes, so the
     // window just slides: emptying it there would restart the count with every noisy sample.)
     clearCanary = true;
+  }
+
+  // A pending "over" that the next window (with enough lookups to judge) does not confirm lapses.
+  if (canary.status !== 'over' && canary.status !== 'gathering' && canary.status !== 'unmeasured' && canaryWindow.length >= Math.min(CANARY_OVER_SAMPLES, b.window)) {
+    canaryOverPending = false;
   }
 
   // Steering toward the target batch time (a size choice, not overload: no extra pause).
@@ -375,6 +403,8 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     paused,
     pauseReasons,
     calmSamples,
+    pausedSamples,
+    canaryOverPending,
   };
   // A paused controller samples every PAUSED_POLL_MS whatever the pause between batches had grown
   // to: samples are how it sees recovery (and a fresh baseline), and one lookup a second costs
@@ -513,6 +543,8 @@ function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bo
     paused: s.paused === true,
     pauseReasons: Array.isArray(s.pauseReasons) ? s.pauseReasons.filter((r): r is string => typeof r === 'string') : [],
     calmSamples: clampInt(finiteOr(s.calmSamples, 0), 0, RESUME_AFTER_CALM_SAMPLES),
+    pausedSamples: clampInt(finiteOr(s.pausedSamples, 0), 0, MAX_COUNT),
+    canaryOverPending: s.canaryOverPending === true,
   };
 }
 

@@ -61,15 +61,16 @@ export interface SliceDeps {
 /** The canary is timed this often, all through the slice (canary-sampler.ts). */
 export const CANARY_INTERVAL_MS = 15;
 /**
- * Canary baseline, once per step: 300 lookups 5 ms apart (about 1.5 s plus the lookups), reduced
- * as the median of three 100-lookup windows' p99 — the controller's own statistic, so one
- * disturbed stretch (a checkpoint, an autovacuum pass) cannot set the budget for the whole step.
- * From a single window, B2's baseline read 2.7 ms in one repetition and 9.3 ms in the next, and
- * the step crawled or raced accordingly.
+ * Canary baseline, once per step: 300 lookups at the sampler's own rhythm (about 4.5 s), reduced
+ * as the median of three 100-lookup windows' p99 — the controller's own statistic, measured the
+ * way the running canary is, so one disturbed stretch (a checkpoint, an autovacuum pass) cannot
+ * set the budget for the whole step. From a single window B2's baseline read 2.7 ms in one
+ * repetition and 9.3 ms in the next, and the step crawled or raced accordingly; a faster burst
+ * (5 ms apart) read lower than the same lookups 15 ms apart and made every step crawl.
  */
 export const BASELINE_SAMPLES = 300;
 export const BASELINE_WINDOW = 100;
-export const BASELINE_INTERVAL_MS = 5;
+export const BASELINE_INTERVAL_MS = CANARY_INTERVAL_MS;
 
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
