@@ -53,6 +53,19 @@ after(async () => {
   await database?.drop();
 });
 
+/** No pooled session keeps a statement_timeout (checks out every idle one at once). */
+async function assertNoPooledStatementTimeout(): Promise<void> {
+  const sessions = await Promise.all(Array.from({ length: target.pool.totalCount }, () => target.pool.connect()));
+  try {
+    for (const session of sessions) {
+      const { rows } = await session.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t");
+      assert.equal(rows[0]!.t, '0');
+    }
+  } finally {
+    sessions.forEach((s) => s.release());
+  }
+}
+
 describe('database load', () => {
   test('an extra active backend is counted while it runs, and not after', async () => {
     const idle = await sampleDatabaseLoad(target.db, { scope: 'database' });
@@ -139,16 +152,8 @@ describe('canary', () => {
     } finally {
       await holder.query('ROLLBACK');
     }
-    // The timeout was SET LOCAL: no pooled session keeps it (check out every idle one at once).
-    const sessions = await Promise.all(Array.from({ length: target.pool.totalCount }, () => target.pool.connect()));
-    try {
-      for (const session of sessions) {
-        const { rows } = await session.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t");
-        assert.equal(rows[0]!.t, '0');
-      }
-    } finally {
-      sessions.forEach((s) => s.release());
-    }
+    // The timeout was SET LOCAL: no pooled session keeps it.
+    await assertNoPooledStatementTimeout();
   });
 });
 
@@ -167,15 +172,7 @@ describe('dedicated, committing canary (what a data slice uses)', () => {
     }, { commits: true, timeoutMs: 1234 });
     assert.ok((await xid()) - before >= 15, 'every lookup assigned and committed a transaction id');
     // Back in the pool without the canary's statement_timeout.
-    const sessions = await Promise.all(Array.from({ length: target.pool.totalCount }, () => target.pool.connect()));
-    try {
-      for (const session of sessions) {
-        const { rows } = await session.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t");
-        assert.equal(rows[0]!.t, '0');
-      }
-    } finally {
-      sessions.forEach((s) => s.release());
-    }
+    await assertNoPooledStatementTimeout();
   });
 });
 
