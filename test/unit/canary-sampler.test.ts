@@ -64,7 +64,7 @@ test('a failing lookup is reported by the next drain, and sampling stops', async
   let n = 0;
   const canary = scriptedCanary(() => 1, () => (++n === 3 ? new Error('connection lost') : null));
   const sampler = startCanarySampler(canary, 5);
-  await sleep(100);
+  await sleep(300);
   assert.throws(() => sampler.drain(), /connection lost/);
   assert.equal(canary.calls, 3, 'no lookup after the failure');
   await sampler.stop();
