@@ -14,7 +14,7 @@ import { type MigrationMetrics } from '../../metrics/migration-metrics';
 import { type Db } from '../../db/connect';
 import { assertRunToken, FencedError } from '../../db/journal';
 import { type MigrationRegistry } from '../migration-registry';
-import { cancellableSleep, throwIfCancelled, withCancellableConnection } from '../runtime/cancellable-statement';
+import { cancellableSleep, throwIfCancelled, whileHeartbeating, withCancellableConnection } from '../runtime/cancellable-statement';
 import { withLockRetry } from '../runtime/lock-retry';
 import { type Canary, withDedicatedCanary } from '../load/canary';
 import { startCanarySampler } from '../load/canary-sampler';
@@ -112,7 +112,8 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       // nearest-rank p99 is its second largest lookup, so one spike does not set it either. On an
       // idle machine a fast burst can read lower than the running canary; the headroom floor
       // (latencyBudgetMinMs) keeps that jitter from reading as harm.
-      state = withCanaryBaseline(state, await canary.baseline(BASELINE_SAMPLES, { intervalMs: BASELINE_INTERVAL_MS, window: BASELINE_WINDOW }));
+      // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
+      state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(BASELINE_SAMPLES, { intervalMs: BASELINE_INTERVAL_MS, window: BASELINE_WINDOW })));
     }
 
     // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a
