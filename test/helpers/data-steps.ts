@@ -3,6 +3,7 @@
 // a standalone worker process, and load-control settings that keep the controller out of the way
 // so a test controls speed and batch size exactly.
 import { type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 import pg from 'pg';
 import { type CliEnv, type CliResult, spawnCli } from './cli';
 import { createTestDatabase, type TestDatabase, uniqueTaskQueue } from './env';
@@ -247,4 +248,18 @@ export function withOutput(error: unknown, processes: Record<string, { output():
     .map(([name, p]) => `--- ${name}, last 4000 characters of output ---\n${p!.output().slice(-4000)}`);
   if (error instanceof Error) error.message += `\n${tails.join('\n')}`;
   return error;
+}
+
+/**
+ * The child processes and cleanups of a test file, released after its last test: children are
+ * SIGKILLed (a worker a test left running must not outlive the run), then cleanups run in reverse.
+ */
+export function trackResources(): { children: Set<ChildProcess>; cleanups: (() => Promise<void>)[] } {
+  const children = new Set<ChildProcess>();
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  });
+  return { children, cleanups };
 }

@@ -5,8 +5,7 @@
 //  - a live load-control change is validated: a good one takes effect, a bad one is refused with
 //    a message that says what to fix, and changes nothing.
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import pg from 'pg';
 import { type CliResult } from '../helpers/cli';
 import {
@@ -26,6 +25,7 @@ import {
   withOutput,
   withTimeout,
   wrongValues,
+  trackResources,
 } from '../helpers/data-steps';
 import { migrationSource } from '../helpers/migrations';
 import { query, waitFor } from '../helpers/pg-probe';
@@ -34,13 +34,7 @@ import { dbKeyFromUrl } from '../../src/config/db-key';
 import { type LoadControlConfig } from '../../src/core/load-control-config';
 import { type MigrationProgress, migrationWorkflowId, pauseSignal, progressQuery, resumeSignal, setLoadControlUpdate } from '../../src/workflows/definitions';
 
-const children = new Set<ChildProcess>();
-const cleanups: (() => Promise<void>)[] = [];
-
-after(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
+const { children, cleanups } = trackResources();
 
 async function fixture(name: string): Promise<DataFixture> {
   const f = await createDataFixture(name);

@@ -9,10 +9,9 @@
 // The canary (a real primary-key lookup) still runs each batch; its budget is out of reach here so
 // the only load the controller reacts to is the one the test sets.
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { type CliEnv, type CliResult, spawnCli } from '../helpers/cli';
-import { changeCounts, createItemsTable, expectedMatching, journalStatus, loadControlSource, updateItemsStep, withTimeout, wrongValues } from '../helpers/data-steps';
+import { changeCounts, createItemsTable, expectedMatching, journalStatus, loadControlSource, updateItemsStep, trackResources, withTimeout, wrongValues } from '../helpers/data-steps';
 import { createTestDatabase, uniqueTaskQueue } from '../helpers/env';
 import { createMigrationsDir, migrationSource } from '../helpers/migrations';
 import { startTestWorker, testClient } from '../helpers/temporal';
@@ -74,13 +73,7 @@ const fakeLoad: LoadSource = {
   },
 };
 
-const cleanups: (() => Promise<void>)[] = [];
-const children = new Set<ChildProcess>();
-
-after(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
+const { children, cleanups } = trackResources();
 
 type Report = MigrationProgress & { data: DataProgress };
 

@@ -2,8 +2,7 @@
 // so when no worker is polling yet; a worker started later applies the run, and `watch` follows it
 // to the end. Without --detach, `up` prints the data step's bar as it goes (plain lines in a log).
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { runCli, spawnCli } from '../helpers/cli';
 import {
   createDataFixture,
@@ -17,15 +16,11 @@ import {
   stopProcess,
   updateItemsStep,
   withTimeout,
+  trackResources,
 } from '../helpers/data-steps';
 import { migrationSource } from '../helpers/migrations';
 
-const children = new Set<ChildProcess>();
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
+const { children, cleanups } = trackResources();
 
 test('up --detach returns at once, warns that no worker polls, and a worker started later applies the run', async () => {
   const f = await createDataFixture('up_detach');

@@ -55,16 +55,23 @@ function rangeCtes(table: QualifiedName, key: ColumnShape[], ref: CheckpointRef,
   );
 }
 
-function advanceCte(ref: CheckpointRef, params: Params, changedCount: string): string {
+/**
+ * The checkpoint's compare-and-set: advances the cursor only from where this batch started and
+ * only while the fence holds. `cursor` and the counts are SQL expressions of the batch statement.
+ */
+function advanceCte(ref: Omit<CheckpointRef, 'previous' | 'upper'> & { previous: unknown }, params: Params, set: { cursor: string; changed: string; scanned: string }): string {
   return (
-    `advanced AS (UPDATE stockrx_migrate.checkpoints c SET cursor = COALESCE((SELECT k FROM last_key), c.upper_bound), rows_done = c.rows_done + ${changedCount},\n` +
-    `    rows_scanned = c.rows_scanned + (SELECT count(*) FROM bound), batches = c.batches + 1, updated_at = now()\n` +
+    `advanced AS (UPDATE stockrx_migrate.checkpoints c SET cursor = ${set.cursor}, rows_done = c.rows_done + ${set.changed},\n` +
+    `    rows_scanned = c.rows_scanned + ${set.scanned}, batches = c.batches + 1, updated_at = now()\n` +
     `  WHERE c.migration_id = ${params.add(ref.migrationId)} AND c.step_index = ${params.add(ref.stepIndex)} AND c.partition = ${params.add(ref.partition)}\n` +
     `    AND c.cursor IS NOT DISTINCT FROM ${params.add(ref.previous === null ? null : JSON.stringify(ref.previous))}::jsonb\n` +
     `    AND EXISTS (SELECT 1 FROM fence)\n` +
     `  RETURNING 1)`
   );
 }
+
+/** The keyed kinds' advance: to the batch's last key, or to the upper bound when the range was empty. */
+const keyedAdvance = { cursor: 'COALESCE((SELECT k FROM last_key), c.upper_bound)', changed: '(SELECT count(*) FROM changed)', scanned: '(SELECT count(*) FROM bound)' };
 
 /**
  * The run-token fence, as a row lock held until the statement commits. FOR SHARE in READ
@@ -150,7 +157,7 @@ export function updateBatchSql(step: UpdateRecordsStep, shape: TableShape, backu
     // makes every batch cost as much as the whole table.
     ctes.push(`changed AS (UPDATE ${table} t SET ${assignments} FROM target WHERE ${matchTarget} AND ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} RETURNING 1)`);
   }
-  ctes.push(fenceCte(ref, params), advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
+  ctes.push(fenceCte(ref, params), advanceCte(ref, params, keyedAdvance));
   return {
     text: `WITH ${ctes.join(',\n')}\n${resultSelect('(SELECT k FROM last_key)', '(SELECT count(*) FROM bound)', ref, params)}`,
     parameters: params.values,
@@ -173,7 +180,7 @@ export function deleteBatchSql(step: DeleteRecordsStep, shape: TableShape, backu
   }
   // The key range again on the table itself, so the DELETE never scans the whole table (see updateBatchSql).
   ctes.push(`changed AS (DELETE FROM ${table} t USING target WHERE ${matchTarget} AND ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} RETURNING 1)`);
-  ctes.push(fenceCte(ref, params), advanceCte(ref, params, '(SELECT count(*) FROM changed)'));
+  ctes.push(fenceCte(ref, params), advanceCte(ref, params, keyedAdvance));
   return {
     text: `WITH ${ctes.join(',\n')}\n${resultSelect('(SELECT k FROM last_key)', '(SELECT count(*) FROM bound)', ref, params)}`,
     parameters: params.values,
@@ -198,17 +205,10 @@ export function createBatchSql(
     `changed AS (INSERT INTO ${quoteQualified(table)} (${list})${overriding} SELECT ${list} FROM input RETURNING ${keys})`,
   ];
   if (backup) ctes.push(`saved AS (INSERT INTO ${quoteQualified(backup)} (${keys}) SELECT ${keys} FROM changed ON CONFLICT DO NOTHING)`);
-  ctes.push(
-    fenceCte(ref, params),
-    `advanced AS (UPDATE stockrx_migrate.checkpoints c SET cursor = ${params.add(JSON.stringify(ref.next))}::jsonb, rows_done = c.rows_done + (SELECT count(*) FROM changed),\n` +
-      `    rows_scanned = c.rows_scanned + ${params.add(rows.length)}, batches = c.batches + 1, updated_at = now()\n` +
-      `  WHERE c.migration_id = ${params.add(ref.migrationId)} AND c.step_index = ${params.add(ref.stepIndex)} AND c.partition = ${params.add(ref.partition)}\n` +
-      `    AND c.cursor IS NOT DISTINCT FROM ${params.add(ref.previous === null ? null : JSON.stringify(ref.previous))}::jsonb\n` +
-      `    AND EXISTS (SELECT 1 FROM fence)\n` +
-      `  RETURNING 1)`,
-  );
+  const scanned = `${params.add(rows.length)}::int`;
+  ctes.push(fenceCte(ref, params), advanceCte(ref, params, { cursor: `${params.add(JSON.stringify(ref.next))}::jsonb`, changed: '(SELECT count(*) FROM changed)', scanned }));
   return {
-    text: `WITH ${ctes.join(',\n')}\n${resultSelect('NULL::jsonb', params.add(rows.length), ref, params)}`,
+    text: `WITH ${ctes.join(',\n')}\n${resultSelect('NULL::jsonb', scanned, ref, params)}`,
     parameters: params.values,
   };
 }

@@ -172,29 +172,11 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         const outcome: BatchOutcome = await withLockRetry(
           `step ${step.index + 1} (${step.label})`,
           async () => {
-            // Single-statement kinds commit by themselves, fenced inside the statement (batch-sql.ts):
-            // one round trip per batch.
-            if (!needsTransaction(step)) {
-              try {
-                return await batch();
-              } catch (error) {
-                if (error instanceof FencedError) deps.log('batch rolled back: ' + error.message, { stepIndex: step.index });
-                throw error;
-              }
-            }
-            await sql`BEGIN`.execute(conn);
             try {
-              const result = await batch();
-              // eachBatch's own fence check (its checkpoint UPDATE) read the run token in that
-              // statement's snapshot, and the author's handler ran for a while before it; a new run
-              // may have taken over meanwhile (or while this worker stalls before COMMIT). Check again
-              // under a row lock, last: a newer run's token is either committed (we see it and roll
-              // back) or its journalStart waits for our COMMIT.
-              await assertRunToken(conn, input.migrationId, input.runToken, 'share');
-              await sql`COMMIT`.execute(conn);
-              return result;
+              // Single-statement kinds commit by themselves, fenced inside the statement
+              // (batch-sql.ts): one round trip per batch.
+              return needsTransaction(step) ? await inTransaction(conn, batch, input.migrationId, input.runToken) : await batch();
             } catch (error) {
-              await sql`ROLLBACK`.execute(conn).catch(() => undefined);
               if (error instanceof FencedError) deps.log('batch rolled back: ' + error.message, { stepIndex: step.index });
               throw error;
             }
@@ -264,6 +246,26 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
     etaSeconds: rate > 0 ? Math.max(0, checkpoint.rowsTotal - checkpoint.rowsDone) / rate : null,
   });
   return { checkpoint, controller: state, throttled: state.paused, reasons, lastSample, batchesRun, batchStats, peakLoad };
+}
+
+/**
+ * eachBatch's transaction. Its own fence check (the checkpoint UPDATE) read the run token in that
+ * statement's snapshot, and the author's handler ran for a while before it; a new run may have
+ * taken over meanwhile (or while this worker stalls before COMMIT). So the token is checked again
+ * under a row lock, last: a newer run's token is either committed (we see it and roll back) or its
+ * journalStart waits for our COMMIT.
+ */
+async function inTransaction(conn: Db, work: () => Promise<BatchOutcome>, migrationId: string, runToken: string): Promise<BatchOutcome> {
+  await sql`BEGIN`.execute(conn);
+  try {
+    const result = await work();
+    await assertRunToken(conn, migrationId, runToken, 'share');
+    await sql`COMMIT`.execute(conn);
+    return result;
+  } catch (error) {
+    await sql`ROLLBACK`.execute(conn).catch(() => undefined);
+    throw error;
+  }
 }
 
 function assertErrorRate(step: Extract<DataStep, { kind: 'eachBatch' }>, checkpoint: CheckpointState): void {

@@ -80,13 +80,7 @@ export async function cancellableSleep(ms: number): Promise<void> {
   }
   // Keep heartbeating through the pause: a backoff longer than the heartbeat timeout (lock retries
   // back off up to 15 s plus jitter) would otherwise time the activity out and start a second attempt.
-  const timer = setInterval(() => activity.heartbeat(), HEARTBEAT_INTERVAL_MS);
-  try {
-    activity.heartbeat();
-    await activity.sleep(ms);
-  } finally {
-    clearInterval(timer);
-  }
+  await whileHeartbeating(() => activity.sleep(ms));
 }
 
 export function throwIfCancelled(): void {
