@@ -309,7 +309,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   }
 
   // A pending "over" that the next window (with enough lookups to judge) does not confirm lapses.
-  if (canary.status !== 'over' && canary.status !== 'gathering' && canary.status !== 'unmeasured' && canaryWindow.length >= Math.min(CANARY_OVER_SAMPLES, b.window)) {
+  if ((canary.status === 'within' || canary.status === 'comfortable') && canaryWindow.length >= Math.min(CANARY_OVER_SAMPLES, b.window)) {
     canaryOverPending = false;
   }
 
