@@ -23,6 +23,16 @@ export interface StartedRun {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Sleeps `ms` or until `wake` settles, whichever is first, leaving no timer behind. */
+async function sleepUntil(ms: number, wake: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), wake]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Starts the runner; when another run holds the lock, retries per the lock options, then exits 3. */
 export async function startRunner(client: Client, taskQueue: string, input: RunnerInput, lock: Pick<LockConfig, 'retryCount' | 'retryDelayMs'>): Promise<StartedRun> {
   const workflowId = runnerWorkflowId(input.dbKey);
@@ -77,6 +87,10 @@ export interface RunResult {
 export async function followRun(client: Client, run: StartedRun, onProgress: (p: MigrationProgress) => void, onPoll?: (p: MigrationProgress) => void): Promise<RunResult> {
   let stuck: MigrationProgress | null = null;
   let polling = true;
+  const result = run.handle.result().then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
   const poll = (async () => {
     let last = '';
     while (polling) {
@@ -98,14 +112,11 @@ export async function followRun(client: Client, run: StartedRun, onProgress: (p:
       } catch {
         // The child may not have started yet or just closed; the next poll will tell.
       }
-      await sleep(500);
+      // Woken by the result too: `up` returns the moment the run ends, not up to a poll later.
+      await sleepUntil(500, result);
     }
   })();
 
-  const result = run.handle.result().then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
   const first = await Promise.race([result, poll.then(() => null)]);
   polling = false;
   const stuckProgress = stuck as MigrationProgress | null;
