@@ -4,6 +4,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { redactSecrets } from '../config/redact';
+import { PreparingClient } from './prepared-client';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the target schema is not known statically
 export type Db = Kysely<any>;
@@ -32,6 +33,8 @@ export function openTargetDatabase(url: string, options: OpenOptions = {}): Targ
     application_name: options.applicationName ?? 'stockrx-migrate',
     // Postgres ≥ 14: notice a vanished client within a second.
     options: '-c client_connection_check_interval=1000',
+    // Statements marked with prepared() run as named prepared statements (prepared-client.ts).
+    Client: PreparingClient,
   });
   // An idle client losing its connection must not crash the process; the next checkout reconnects.
   pool.on('error', () => undefined);

@@ -9,6 +9,7 @@ import { type Db } from '../../db/connect';
 import { FencedError } from '../../db/journal';
 import { isTransient, sqlstateOf } from '../../db/sqlstate';
 import { BATCH_FENCED_SQLSTATE } from '../../db/journal-schema';
+import { prepared } from '../../db/prepared-client';
 import { type HandlerContext } from '../../authoring/define-migration';
 import { type BatchRow, type BatchStatement, type CheckpointRef, createBatchSql, deleteBatchSql, keyColumns, keyJson, keyLiteral, Params, tuple, updateBatchSql } from './batch-sql';
 import { type TableShape, writableColumns } from './table-shape';
@@ -50,7 +51,8 @@ function assertFenced(row: BatchRow | undefined, migrationId: string): BatchRow 
 /** Runs a single-statement batch (autocommit); assert_batch_fenced's error becomes FencedError. */
 async function runStatement(ctx: BatchContext, statement: BatchStatement): Promise<BatchRow> {
   try {
-    const { rows } = await ctx.conn.executeQuery<BatchRow>(CompiledQuery.raw(statement.text, statement.parameters));
+    // Thousands of executions of the same text: parsed and planned once per connection.
+    const { rows } = await ctx.conn.executeQuery<BatchRow>(CompiledQuery.raw(prepared(statement.text), statement.parameters));
     return assertFenced(rows[0], ctx.migrationId);
   } catch (error) {
     if (sqlstateOf(error) === BATCH_FENCED_SQLSTATE) throw new FencedError(ctx.migrationId);
