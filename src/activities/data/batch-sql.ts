@@ -46,13 +46,27 @@ function rangePredicate(key: ColumnShape[], alias: string, ref: CheckpointRef, p
   return `${lower}${keyTuple} <= ${upperExpression ?? keyLiteral(key, ref.upper, params)}`;
 }
 
-/** The range CTEs shared by every keyed batch: `bound` (next n keys) and `last` (its last key). */
-function rangeCtes(table: QualifiedName, key: ColumnShape[], ref: CheckpointRef, limit: number, params: Params): string {
+/** Key types whose max() orders exactly as the key's ORDER BY (same type, same collation). */
+const HAS_MAX = /^(smallint|integer|bigint|numeric|text|character varying|date|timestamp)\b/;
+
+/**
+ * The range CTEs shared by every keyed batch: `bound` (next n keys) and `last` (its last key; no
+ * row when the range is empty), and the SQL expression counting the keys scanned. A single-column
+ * key takes both from one aggregate pass over `bound`; sorting it again for the last key and
+ * counting it separately cost about 0.3 ms of a 5 ms batch. A composite key, or a type without a
+ * max() aggregate (uuid before PostgreSQL 18, bytea…), sorts.
+ */
+function rangeCtes(table: QualifiedName, key: ColumnShape[], ref: CheckpointRef, limit: number, params: Params): { sql: string; scanned: string } {
   const cols = keyColumns(key, 'r');
-  return (
-    `bound AS (SELECT ${cols.join(', ')} FROM ${quoteQualified(table)} r WHERE ${rangePredicate(key, 'r', ref, params)} ORDER BY ${cols.join(', ')} LIMIT ${params.add(limit)}),\n` +
-    `last AS (SELECT ${keyColumns(key).join(', ')} FROM bound ORDER BY ${keyColumns(key).map((c) => `${c} DESC`).join(', ')} LIMIT 1)`
-  );
+  const bound = `bound AS (SELECT ${cols.join(', ')} FROM ${quoteQualified(table)} r WHERE ${rangePredicate(key, 'r', ref, params)} ORDER BY ${cols.join(', ')} LIMIT ${params.add(limit)})`;
+  if (key.length === 1 && HAS_MAX.test(key[0]!.type)) {
+    const k = keyColumns(key)[0]!;
+    return { sql: `${bound},\nlast AS (SELECT max(${k}) AS ${k}, count(*) AS __scanned FROM bound HAVING count(*) > 0)`, scanned: 'COALESCE((SELECT __scanned FROM last), 0)' };
+  }
+  return {
+    sql: `${bound},\nlast AS (SELECT ${keyColumns(key).join(', ')} FROM bound ORDER BY ${keyColumns(key).map((c) => `${c} DESC`).join(', ')} LIMIT 1)`,
+    scanned: '(SELECT count(*) FROM bound)',
+  };
 }
 
 /**
@@ -71,7 +85,7 @@ function advanceCte(ref: Omit<CheckpointRef, 'previous' | 'upper'> & { previous:
 }
 
 /** The keyed kinds' advance: to the batch's last key, or to the upper bound when the range was empty. */
-const keyedAdvance = { cursor: 'COALESCE((SELECT k FROM last_key), c.upper_bound)', changed: '(SELECT count(*) FROM changed)', scanned: '(SELECT count(*) FROM bound)' };
+const keyedAdvance = (scanned: string) => ({ cursor: 'COALESCE((SELECT k FROM last_key), c.upper_bound)', changed: '(SELECT count(*) FROM changed)', scanned });
 
 /**
  * The run-token fence, as a row lock held until the statement commits. FOR SHARE in READ
@@ -127,7 +141,8 @@ export function updateBatchSql(step: UpdateRecordsStep, shape: TableShape, backu
   const assignments = step.set
     .map((s) => `${quoteIdent(s.column)} = ${'raw' in s ? `(${s.raw})` : params.add(s.value)}`)
     .join(', ');
-  const ctes = [rangeCtes(step.table, key, ref, limit, params), `last_key AS (SELECT ${keyJson(key, 'last')} AS k FROM last)`];
+  const range = rangeCtes(step.table, key, ref, limit, params);
+  const ctes = [range.sql, `last_key AS (SELECT ${keyJson(key, 'last')} AS k FROM last)`];
   const inRange = () => `${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} AND ${whereSql(step.where)}`;
   const backupColumns = [...key.map((k) => k.name), ...setColumns].map(quoteIdent).join(', ');
   const saved = (source: string) => `saved AS (INSERT INTO ${quoteQualified(backup!)} (${backupColumns}) SELECT ${[...key.map((_, i) => `__k${i}`), ...setColumns.map((_, i) => `__v${i}`)].join(', ')} FROM ${source} ON CONFLICT DO NOTHING)`;
@@ -157,9 +172,9 @@ export function updateBatchSql(step: UpdateRecordsStep, shape: TableShape, backu
     // makes every batch cost as much as the whole table.
     ctes.push(`changed AS (UPDATE ${table} t SET ${assignments} FROM target WHERE ${matchTarget} AND ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} RETURNING 1)`);
   }
-  ctes.push(fenceCte(ref, params), advanceCte(ref, params, keyedAdvance));
+  ctes.push(fenceCte(ref, params), advanceCte(ref, params, keyedAdvance(range.scanned)));
   return {
-    text: `WITH ${ctes.join(',\n')}\n${resultSelect('(SELECT k FROM last_key)', '(SELECT count(*) FROM bound)', ref, params)}`,
+    text: `WITH ${ctes.join(',\n')}\n${resultSelect('(SELECT k FROM last_key)', range.scanned, ref, params)}`,
     parameters: params.values,
   };
 }
@@ -169,8 +184,9 @@ export function deleteBatchSql(step: DeleteRecordsStep, shape: TableShape, backu
   const key = shape.key;
   const table = quoteQualified(step.table);
   const matchTarget = key.map((k) => `t.${quoteIdent(k.name)} = target.${quoteIdent(k.name)}`).join(' AND ');
+  const range = rangeCtes(step.table, key, ref, limit, params);
   const ctes = [
-    rangeCtes(step.table, key, ref, limit, params),
+    range.sql,
     `last_key AS (SELECT ${keyJson(key, 'last')} AS k FROM last)`,
     `target AS (SELECT t.* FROM ${table} t WHERE ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} AND ${whereSql(step.where)} FOR UPDATE OF t)`,
   ];
@@ -180,9 +196,9 @@ export function deleteBatchSql(step: DeleteRecordsStep, shape: TableShape, backu
   }
   // The key range again on the table itself, so the DELETE never scans the whole table (see updateBatchSql).
   ctes.push(`changed AS (DELETE FROM ${table} t USING target WHERE ${matchTarget} AND ${rangePredicate(key, 't', ref, params, `(SELECT ${keyColumns(key).join(', ')} FROM last)`)} RETURNING 1)`);
-  ctes.push(fenceCte(ref, params), advanceCte(ref, params, keyedAdvance));
+  ctes.push(fenceCte(ref, params), advanceCte(ref, params, keyedAdvance(range.scanned)));
   return {
-    text: `WITH ${ctes.join(',\n')}\n${resultSelect('(SELECT k FROM last_key)', '(SELECT count(*) FROM bound)', ref, params)}`,
+    text: `WITH ${ctes.join(',\n')}\n${resultSelect('(SELECT k FROM last_key)', range.scanned, ref, params)}`,
     parameters: params.values,
   };
 }
