@@ -23,7 +23,7 @@ import { keysetLoop, matchingKeysetLoop, plainUpdate } from './lib/baselines';
 import { benchMigrationsDir, connectClient, migrationId, runFrameworkMigration } from './lib/framework';
 import { backupRows, checkInventories, resetInventories, updateMigrationSource, withClient } from './lib/inventories';
 import {
-  buildWorkflowBundle, describeMachine, loadAverage, onCleanup, postgresCpuSeconds, processCpuSeconds, recreateDatabase, runBench, say, startPostgres, startTemporal,
+  buildWorkflowBundle, describeMachine, loadAverage, onCleanup, postgresCpuSeconds, processCpuSeconds, recreateDatabase, runBench, say, startPostgres, startTemporal, statementReport,
   startWorkerProcess,
 } from './lib/stack';
 import { fmt, fmtInt, markdownTable, median, rotated } from './lib/stats';
@@ -89,6 +89,7 @@ async function main(): Promise<number> {
   for (let rep = 0; rep < reps; rep++) {
     for (const variant of rotated(variants, rep)) {
       await resetInventories(dbUrl, rows);
+      await statementReport(dbUrl); // BENCH_STATEMENTS=1: counts from here
       const load = loadAverage();
       const walBefore = await walLsn(dbUrl);
       const cpuBefore = { postgres: postgresCpuSeconds(), worker: worker ? processCpuSeconds(worker.pid) : 0, temporal: processCpuSeconds(temporal.pid), bench: process.cpuUsage() };
@@ -121,6 +122,7 @@ async function main(): Promise<number> {
         bench: (benchCpu.user + benchCpu.system) / 1e6,
       };
       const walMb = Number((await walLsn(dbUrl)) - walBefore) / 2 ** 20;
+      for (const line of await statementReport(dbUrl)) say(`  ${variant}: ${line}`);
       const check = await checkInventories(dbUrl);
       if (check.nullPrices !== 0 || check.zeroPrices !== matching || changed !== matching) {
         throw new Error(`${variant}: wrong result: ${JSON.stringify(check)}, changed ${changed}, expected ${matching}`);

@@ -64,7 +64,9 @@ export function runBench(main: () => Promise<number>): void {
 export async function startPostgres(): Promise<EmbeddedPostgresHandle> {
   // Separate from the test and demo clusters: benchmarks must not share a server with them.
   const dataDir = path.join(STATE_DIR, 'bench-postgres');
-  const handle = await startEmbeddedPostgres({ dataDir, postgresFlags: ['-c', 'max_connections=100'], log: say });
+  // BENCH_STATEMENTS=1: pg_stat_statements (with planning time), for statementReport() below.
+  const statements = process.env.BENCH_STATEMENTS ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track_planning=on', '-c', 'pg_stat_statements.track=all'] : [];
+  const handle = await startEmbeddedPostgres({ dataDir, postgresFlags: ['-c', 'max_connections=100', ...statements], log: say });
   onCleanup(() => handle.stop());
   return handle;
 }
@@ -299,4 +301,26 @@ export function postgresCpuSeconds(dataDir: string = path.join(STATE_DIR, 'bench
     if (t && t.ppid === postmaster) total += t.own;
   }
   return total;
+}
+
+/**
+ * With BENCH_STATEMENTS=1: the statements that took the most server time (execution + planning)
+ * since the last call, one line each, then resets the counters. Empty otherwise.
+ */
+export async function statementReport(url: string, top = 8): Promise<string[]> {
+  if (!process.env.BENCH_STATEMENTS) return [];
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    const { rows } = await client.query<{ calls: string; exec: number; plan: number; query: string }>(
+      `SELECT calls, total_exec_time AS exec, total_plan_time AS plan, regexp_replace(query, '\\s+', ' ', 'g') AS query
+       FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT $1`,
+      [top],
+    );
+    await client.query('SELECT pg_stat_statements_reset()');
+    return rows.map((r) => `${String(r.calls).padStart(6)} calls  exec ${r.exec.toFixed(0).padStart(6)} ms  plan ${r.plan.toFixed(0).padStart(5)} ms  ${r.query.slice(0, 160)}`);
+  } finally {
+    await client.end();
+  }
 }
