@@ -1,7 +1,8 @@
-// Host CPU and memory for the load controller, from `systeminformation`. Cached for about a
-// second: several steps (and the monitor) may ask between two batches, and on Linux each CPU
-// reading shells out to read /proc/stat synchronously, which is not free on a busy worker.
+// Host CPU and memory for the load controller: memory from `systeminformation`, CPU from the
+// kernel's counters directly (cpu-load.ts says why not through systeminformation). Cached for
+// about a second: several steps (and the monitor) may ask between two batches.
 import si from 'systeminformation';
+import { createCpuLoadReader } from './cpu-load';
 
 /** NaN when the platform gives no usable figure. */
 export interface HostLoad {
@@ -11,7 +12,7 @@ export interface HostLoad {
   memoryPercent: number;
 }
 
-/** The two systeminformation calls we use; replaceable in tests. */
+/** The two readings, in systeminformation's shapes; replaceable in tests. */
 export interface HostLoadSource {
   currentLoad(): Promise<{ currentLoad: number }>;
   mem(): Promise<{ total: number; available: number }>;
@@ -30,15 +31,15 @@ export interface HostLoadSampler {
 }
 
 export const HOST_LOAD_TTL_MS = 1000;
-/** systeminformation measures CPU as the change since its previous call, and returns its cached
- *  figure for calls closer than 200 ms; its very first call covers everything since boot. */
+/** CPU is measured as the change since the previous reading, and the very first reading covers
+ *  everything since boot: so the first sample primes, waits, and reads again. */
 const PRIME_GAP_MS = 250;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function createHostLoadSampler(options: HostLoadSamplerOptions = {}): HostLoadSampler {
   const ttlMs = options.ttlMs ?? HOST_LOAD_TTL_MS;
-  const source = options.source ?? si;
+  const source = options.source ?? { currentLoad: createCpuLoadReader(), mem: () => si.mem() };
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? defaultSleep;
   let cached: { at: number; value: HostLoad } | null = null;

@@ -1,4 +1,4 @@
-// The worker's load source: host CPU and memory from systeminformation, database-side load from
+// The worker's load source: host CPU (kernel counters) and memory (systeminformation), database-side load from
 // pg_stat_activity and pg_stat_replication.
 import { type LoadSource } from '../data/load-source';
 import { sampleDatabaseLoad } from './database-load';
