@@ -19,9 +19,6 @@
 //                                                   pause − 100 ms (seed; with a canary, only while
 //                                                   its p99 is under half the budget)
 //              canary comfortably under budget      pause × (1 − f)
-//   probing    canary within budget (not comfortably batch × (1 + f/2) when fast, pause × (1 − f/2),
-//              under it), a full window, no pending  one step per full window (AIMD with the
-//              over-budget reading                   proportional decrease above)
 //   critical   any signal over its critical level → action 'pause' (no batch) with the reasons;
 //              'resume' after RESUME_AFTER_CALM_SAMPLES samples in a row with every signal back
 //              under its NORMAL threshold (the gap is the hysteresis).
@@ -93,8 +90,6 @@ export interface Decision {
 export const EWMA_ALPHA = 0.3;
 /** Canary p99 under this fraction of the budget counts as room to speed up. */
 export const CANARY_COMFORT = 0.8;
-/** Within the budget (but not comfortably under it) the step probes upward by this share of the factor. */
-export const CANARY_PROBE_SHARE = 0.5;
 /** Canary p99 under this fraction of the budget also allows the seed's fixed pause cut. */
 export const CANARY_FAR_UNDER = 0.5;
 /** Fewest fresh canary samples that can show a critical overshoot (or keep a pause going). */
@@ -330,22 +325,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // Relief: speed up only with no pressure, while running, and with the foreground's consent.
   if (!pressure && !s.paused && critical.length === 0 && batchRan) {
     const consent = !canaryInUse || canary.status === 'comfortable';
-    // Within the budget but not comfortably under it: probe upward in small steps, one per full
-    // window, unless the previous window read over (its confirmation is pending). Holding there
-    // instead left B2's step at a fraction of what the budget allowed (300 rows / 140 ms at 1.2×
-    // the foreground's p99, against 1000 rows / 10 ms at 1.46× for the best fixed setting): the
-    // over-budget rule only ever moved it down, and windows comfortable enough to move it up are
-    // rare next to a busy foreground. Small additive-like steps up and proportional steps down
-    // (AIMD) settle just under the budget instead.
-    const probe = canaryInUse && canary.status === 'within' && canaryWindow.length >= b.window && !s.canaryOverPending && !canaryOverPending;
-    if (probe) {
-      const step = f * CANARY_PROBE_SHARE;
-      const fast = x.batchMs! < c.queryTimeThresholdMs / 2;
-      if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) scale = Math.max(1, Math.min(1 + step, c.targetBatchMs / expectedMs));
-      sleep = Math.floor(sleep * (1 - step));
-      reasons.push(`canary p99 ${fmt(canary.p99)} ms within budget ${fmt(canary.limitMs)} ms: probing (batch ×${fmt(scale)}, pause −${Math.round(step * 100)} %)`);
-      clearCanary = true;
-    } else if (!consent) {
+    if (!consent) {
       reasons.push(canary.status === 'gathering' || canaryWindow.length < b.window
         ? `holding: gathering canary samples (${canaryWindow.length}/${b.window})`
         : `holding: canary p99 ${fmt(canary.p99)} ms within budget ${fmt(canary.limitMs)} ms but not comfortably under it`);

@@ -270,40 +270,11 @@ describe('foreground latency budget (canary)', () => {
     assert.equal(medium.batchSize, 750); // 1 / 1.33
   });
 
-  test('within budget but not comfortably, right after a window read over: hold (no growth, no pause relief)', () => {
+  test('within budget but not comfortably: hold (no growth, no pause relief)', () => {
     const d = decide(withCanary(1.3, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.3 }), config);
     assert.equal(d.batchSize, 1000);
     assert.equal(d.sleepMs, 100);
     assert.match(d.reasons.join('\n'), /holding: canary p99 1\.30 ms within budget 1\.50 ms/);
-    assert.equal(d.state.canaryOverPending, false, 'the unconfirmed over-reading lapses');
-  });
-
-  test('within budget but not comfortably, nothing pending: probe up by half a step, then judge a new window', () => {
-    const d = decide(withCanary(1.3, { sleepMs: 100, canaryOverPending: false }), quiet({ batchMs: 100, canaryMs: 1.3 }), config);
-    assert.equal(d.batchSize, 1100); // × (1 + 0.2 / 2)
-    assert.equal(d.sleepMs, 90); // × (1 − 0.2 / 2), no fixed −100 ms
-    assert.match(d.reasons.join('\n'), /within budget 1\.50 ms: probing/);
-    assert.deepEqual(d.state.canaryWindow, [], 'the next step waits for a full window of its own');
-    const again = decide(d.state, quiet({ batchMs: 100, canaryMs: 1.3 }), config);
-    assert.equal(again.batchSize, 1100, 'one sample is no window: no second step');
-  });
-
-  test('probing and the over-budget rule settle under the budget (AIMD)', () => {
-    // A foreground whose canary p99 grows with the migration's rate: budget 1.5 ms at a baseline of
-    // 1 ms; the canary reads 1 + rate / 40k ms. The step must end near, and not over, the budget.
-    let s: ControllerState = { ...withCanaryBaseline(start({ sleepMs: 200, batchSize: 500 }), 1) };
-    const rates: number[] = [];
-    for (let i = 0; i < 4000; i++) {
-      const rate = (s.batchSize / (50 + s.sleepMs)) * 1000;
-      rates.push(rate);
-      const d = decide(s, quiet({ batchMs: 50, rows: s.batchSize, canaryMs: null, canarySamples: Array.from({ length: 5 }, () => 1 + rate / 40_000) }), config);
-      s = d.state;
-    }
-    const settled = rates.slice(-1000);
-    const mean = settled.reduce((a, b) => a + b, 0) / settled.length;
-    // The budget allows rate 20k (1 + 20k/40k = 1.5); comfortable (< 1.2 ms) ends at 8k.
-    assert.ok(mean > 12_000, `settled at ${Math.round(mean)} rows/s: more than holding at the comfortable edge`);
-    assert.ok(Math.max(...settled) < 26_000, `never far over the budget: max ${Math.round(Math.max(...settled))} rows/s`);
   });
 
   test('comfortably under budget over a full window: grow and cut the pause', () => {
