@@ -31,9 +31,10 @@ export interface LoadControlConfig {
    *  a run paced by hand (batch and pause pinned) or a database where a lookup every 15 ms and a
    *  transaction id per lookup are unwelcome. */
   latencyBudget: number;
-  /** The budget never asks for less headroom than this above the baseline, ms: a primary-key
-   *  lookup going from 0.4 to 1.2 ms is 3× but harms nobody, and on a small idle host that much is
-   *  scheduler jitter. The critical level keeps 3× this headroom too. */
+  /** The budget always allows the canary's p99 to reach this, ms, whatever the baseline: a
+   *  primary-key lookup going from 0.4 to 1.2 ms is 3× but harms nobody, and on a small idle host
+   *  that much is scheduler jitter. Above it the ratio rules. The critical level is at least 3×
+   *  this. */
   latencyBudgetMinMs: number;
   /** Canary samples in the sliding window whose p99 is compared with the budget. */
   canaryWindow: number;
@@ -205,7 +206,7 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   }
   const floor = num('latencyBudgetMinMs');
   if (floor !== null && (floor < 0 || floor > 60_000)) {
-    problems.push(`latencyBudgetMinMs is the least headroom (ms) the budget allows above the canary baseline: set it from 0 to 60000, got ${floor}`);
+    problems.push(`latencyBudgetMinMs is the canary p99 (ms) the budget always allows, whatever the baseline: set it from 0 to 60000, got ${floor}`);
   }
   const window = num('canaryWindow');
   if (window !== null && window > 1000) problems.push(`canaryWindow must be at most 1000 samples (it travels in workflow state), got ${window}`);

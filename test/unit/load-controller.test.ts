@@ -385,20 +385,26 @@ describe('foreground latency budget (canary)', () => {
   });
 });
 
-describe('absolute headroom floor (latencyBudgetMinMs)', () => {
-  test('sub-millisecond jitter is not harm: 0.4 → 1.7 ms stays within a 2 ms floor; a real slowdown is still over', () => {
+describe('absolute floor of the budget (latencyBudgetMinMs)', () => {
+  test('sub-millisecond jitter is not harm: 0.4 → 1.7 ms stays within the 2 ms floor; a real slowdown is still over', () => {
     const withFloor = resolveLoadControl({});
     assert.equal(withFloor.latencyBudgetMinMs, 2);
     const start04 = { ...withCanaryBaseline(start({}, withFloor), 0.4), canaryWindow: [0.5, 0.9, 1.7, 0.6, ...Array.from({ length: 15 }, () => 0.5)] };
     const jitter = decide(start04, quiet({ canaryMs: 1.2 }), withFloor);
     assert.equal(jitter.action, 'continue');
     assert.ok(!jitter.reasons.some((r) => r.includes('over budget')), jitter.reasons.join(' | '));
-    const slow = decide(start04, quiet({ canaryMs: 2.6 }), withFloor); // over 0.4 + 2 ms
-    assert.match(slow.reasons.join(' | '), /canary p99 2\.60 ms over budget 2\.40 ms/);
-    // Critical keeps 3 × the floor as headroom: 0.4 + 6 ms.
-    assert.equal(decide(start04, quiet({ canaryMs: 6.3 }), withFloor).action, 'continue');
-    assert.equal(decide(start04, quiet({ canaryMs: 6.5 }), withFloor).action, 'pause');
-    // On a slow baseline the ratio is the larger headroom and still rules.
+    const slow = decide(start04, quiet({ canaryMs: 2.2 }), withFloor); // over the 2 ms floor
+    assert.match(slow.reasons.join(' | '), /canary p99 2\.20 ms over budget 2(\.00)? ms/);
+    // Critical is at least 3 × the floor: 6 ms.
+    assert.equal(decide(start04, quiet({ canaryMs: 5.9 }), withFloor).action, 'continue');
+    assert.equal(decide(start04, quiet({ canaryMs: 6.1 }), withFloor).action, 'pause');
+  });
+
+  test('the floor is on the limit, not headroom over the baseline: a 2 ms baseline keeps the 1.5× ratio', () => {
+    const withFloor = resolveLoadControl({});
+    const start2 = { ...withCanaryBaseline(start({}, withFloor), 2), canaryWindow: Array.from({ length: 19 }, () => 2) };
+    assert.match(decide(start2, quiet({ canaryMs: 3.2 }), withFloor).reasons.join(' | '), /canary p99 3\.20 ms over budget 3(\.00)? ms/);
+    // On a slow baseline likewise.
     const start10 = { ...withCanaryBaseline(start({}, withFloor), 10), canaryWindow: Array.from({ length: 19 }, () => 10) };
     assert.match(decide(start10, quiet({ canaryMs: 15.5 }), withFloor).reasons.join(' | '), /over budget 15(\.00)? ms/);
   });

@@ -110,7 +110,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
     if (canary && state.canaryBaselineMs === null) {
       // Once per step, before its first batch (see BASELINE_SAMPLES). With 100 samples a window's
       // nearest-rank p99 is its second largest lookup, so one spike does not set it either. On an
-      // idle machine a fast burst can read lower than the running canary; the headroom floor
+      // idle machine a fast burst can read lower than the running canary; the budget's floor
       // (latencyBudgetMinMs) keeps that jitter from reading as harm.
       // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
       state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(BASELINE_SAMPLES, { intervalMs: BASELINE_INTERVAL_MS, window: BASELINE_WINDOW })));
