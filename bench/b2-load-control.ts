@@ -17,7 +17,7 @@
 // part, one activity round trip per slice, does not take part in load control.
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--rows 2000000]
-//        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--json FILE]
+//        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off] [--json FILE]
 import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -120,6 +120,9 @@ async function main(): Promise<number> {
       rows: { type: 'string', default: '2000000' },
       batches: { type: 'string', default: '300,1000,3000,10000' },
       pauses: { type: 'string', default: '0,10,50,200' },
+      // off: the fixed points run without the canary (latencyBudget 0), to separate the canary's
+      // own cost to the foreground from the batches'. The adaptive point always measures it.
+      'fixed-canary': { type: 'string', default: 'on' },
       json: { type: 'string' },
     },
   });
@@ -190,6 +193,7 @@ async function main(): Promise<number> {
               sleepMs: point.pauseMs, minSleepMs: point.pauseMs, maxSleepMs: point.pauseMs,
               // Fixed means fixed: no critical pause either.
               ...NO_CRITICAL_PAUSE,
+              ...(values['fixed-canary'] === 'off' ? { latencyBudget: 0 } : {}),
             };
       await migrations.clear();
       const id = migrationId('bench_b2');
