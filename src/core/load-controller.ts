@@ -22,6 +22,9 @@
 //   critical   any signal over its critical level → action 'pause' (no batch) with the reasons;
 //              'resume' after RESUME_AFTER_CALM_SAMPLES samples in a row with every signal back
 //              under its NORMAL threshold (the gap is the hysteresis).
+//   baseline   the canary's baseline (what the budget is relative to) is re-measured from every full
+//              window of quiet lookups — no batch running, seconds after the last — and never set
+//              below the one measured before the step.
 // While a canary is measured, host CPU is advisory: the canary measures the harm to foreground
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
@@ -47,6 +50,12 @@ export interface LoadSample {
    * controller's evidence and says the canary is running even when no lookup finished.
    */
   canarySamples?: number[] | null;
+  /**
+   * The quiet ones among `canarySamples`: lookups that overlapped no batch and began well after
+   * the last one ended (canary-sampler.ts). They read the foreground as it is now without this
+   * migration, and re-measure the baseline (see decide).
+   */
+  canaryQuietSamples?: number[] | null;
 }
 
 export interface ControllerState {
@@ -57,8 +66,13 @@ export interface ControllerState {
   smoothedBatchMs: number | null;
   /** EWMA of batch time per row, ms: size-independent, so it predicts the next batch's time. */
   smoothedRowMs: number | null;
-  /** What the canary statistic reads with no migration running; null until measured. */
+  /** What the canary statistic reads with no migration running; null until measured. The budget
+   *  is relative to it. Re-measured from quiet lookups, never below canaryStepBaselineMs. */
   canaryBaselineMs: number | null;
+  /** The baseline measured before the step (optional: states from before it lack it). */
+  canaryStepBaselineMs?: number | null;
+  /** Quiet lookups (LoadSample.canaryQuietSamples) gathered toward the next re-measurement. */
+  canaryQuietWindow?: number[];
   /** Recent canary latencies, oldest first, at most `canaryWindow`. Emptied whenever the
    *  settings change because of it, so each judgement uses samples taken under current settings. */
   canaryWindow: number[];
@@ -67,8 +81,6 @@ export interface ControllerState {
   pauseReasons: string[];
   /** Consecutive calm samples while paused. */
   calmSamples: number;
-  /** Samples taken while holding in the current pause (optional: states from before it lack it). */
-  pausedSamples?: number;
   /** The last full judgement read "over budget" and waits for the next window to confirm it. */
   canaryOverPending?: boolean;
 }
@@ -103,13 +115,6 @@ export const CANARY_MIN_SAMPLES = 5;
 export const CANARY_OVER_SAMPLES = 20;
 /** Calm samples in a row before a critical pause ends. */
 export const RESUME_AFTER_CALM_SAMPLES = 3;
-/**
- * A pause re-measures the canary baseline only after this many samples (about 10 s at one a
- * second): a foreground that really got slower stays slow, a spike does not. Raised after a
- * 2-second critical pause, the baseline went from 1.7 to 5.8 ms in B2 and the step then raced at
- * 2.4× the foreground's p99 for the rest of the run.
- */
-export const REBASELINE_AFTER_PAUSED_SAMPLES = 10;
 /** How often a paused controller takes a new sample (within minSleepMs…maxSleepMs). */
 export const PAUSED_POLL_MS = 1000;
 /** Seed: a slow batch adds half a second of pause; a fast one removes a tenth. */
@@ -135,14 +140,15 @@ export function initialControllerState(config: LoadControlConfig): ControllerSta
     paused: false,
     pauseReasons: [],
     calmSamples: 0,
-    pausedSamples: 0,
+    canaryStepBaselineMs: null,
+    canaryQuietWindow: [],
   };
 }
 
 /** Records the canary baseline measured before the step (see canaryBaseline); ≤ 0 or NaN clears it. */
 export function withCanaryBaseline(state: ControllerState, ms: number): ControllerState {
   const baseline = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_MS) : null;
-  return { ...state, canaryBaselineMs: baseline, canaryWindow: [] };
+  return { ...state, canaryBaselineMs: baseline, canaryStepBaselineMs: baseline, canaryWindow: [], canaryQuietWindow: [] };
 }
 
 /**
@@ -220,28 +226,32 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   let canaryWindow = s.canaryWindow;
   const fresh = x.canarySamples ?? (x.canaryMs !== null ? [x.canaryMs] : []);
   if (fresh.length > 0) canaryWindow = [...canaryWindow, ...fresh].slice(-b.window);
-  // While paused no batch runs, so there is nothing to adapt, and every canary sample measures the
-  // foreground without this migration: exactly what the baseline stands for.
+  // While paused no batch runs, so there is nothing to adapt.
   const holding = s.paused && !batchRan;
   // The canary has its say once a baseline exists and samples are arriving.
   const canaryInUse = canaryEnabled(config) && s.canaryBaselineMs !== null && (x.canaryMs !== null || x.canarySamples !== null);
   let baselineMs = s.canaryBaselineMs;
-  // Only from a full window of pause samples: the first lookups after the batches stop still
-  // read their wake (the WAL they left to flush, dirty buffers), and a baseline raised from them
-  // loosened the budget for the rest of the step (B2: 2.67 → 4.78 ms, then the step raced).
-  const pausedSamples = holding ? Math.min((s.pausedSamples ?? 0) + 1, MAX_COUNT) : 0;
-  if (holding && canaryInUse && canaryWindow.length >= b.window && pausedSamples >= REBASELINE_AFTER_PAUSED_SAMPLES) {
-    // Re-measure the baseline from the pause's own samples (the window was emptied when the pause
-    // began). The one taken before the step — a burst of lookups 10 ms apart on warm caches — can
-    // read lower than the same lookup does once a second on an idle database; judged against
-    // it, the idle database itself looks over budget and the pause never ends. Only ever raised:
-    // the budget stays relative to what the foreground needs without us, never tighter than at
-    // the start, and load we do not cause cannot hold the migration forever.
-    const idle = canaryBaseline(canaryWindow, b.window);
-    if (idle !== null && idle > baselineMs!) {
-      reasons.push(`canary baseline re-measured while paused: ${fmt(baselineMs!)} → ${fmt(idle)} ms (the foreground with no batch running)`);
-      baselineMs = Math.min(idle, MAX_MS);
+  // Re-measure the baseline from a full window of quiet lookups — taken with no batch running and
+  // well after the last one (canary-sampler.ts), so they read the foreground as it is now without
+  // this migration. Load we do not cause (a neighbour, a report, a busy CI machine) raises every
+  // lookup alike; judged against the pre-step baseline it read as our harm, and the controller
+  // backed off to its floor — 100 rows every 8 s — and stayed there, because backing off could not
+  // lower it. Nor can a re-measured baseline go below the one taken before the step: the budget
+  // never gets tighter than at the start. Quiet lookups exist only in long pauses (the gap is
+  // seconds), which is where the controller has backed off far enough to ask whether it is the
+  // cause; a critical pause gathers them too.
+  let quietWindow = s.canaryQuietWindow ?? [];
+  if (canaryInUse && x.canaryQuietSamples !== null && x.canaryQuietSamples.length > 0) quietWindow = [...quietWindow, ...x.canaryQuietSamples].slice(-b.window);
+  if (canaryInUse && quietWindow.length >= b.window) {
+    const idle = canaryBaseline(quietWindow, b.window);
+    const floor = s.canaryStepBaselineMs ?? baselineMs!;
+    const next = idle === null ? baselineMs! : Math.min(Math.max(idle, floor), MAX_MS);
+    if (next !== baselineMs) {
+      reasons.push(`canary baseline re-measured with no batch running: ${fmt(baselineMs!)} → ${fmt(next)} ms${next === floor ? ' (the pre-step baseline, its floor)' : ''}`);
+      baselineMs = next;
     }
+    // Each re-measurement from lookups of its own.
+    quietWindow = [];
   }
   const canary = readCanary(canaryWindow, canaryInUse ? baselineMs : null, c, b.window, holding);
   const expectedMs = smoothedRowMs === null ? null : smoothedRowMs * s.batchSize;
@@ -253,7 +263,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     else critical.push(`cpu ${fmt(x.cpu)} % over critical ${c.cpuCritical} %`);
   }
   if (x.memory !== null && x.memory > c.memoryCritical) critical.push(`memory ${fmt(x.memory)} % over critical ${c.memoryCritical} %`);
-  if (canary.critical) critical.push(`canary p99 ${fmt(canary.p99)} ms over critical ${fmt(c.canaryCritical)} × baseline ${fmt(s.canaryBaselineMs!)} ms`);
+  if (canary.critical) critical.push(`canary p99 ${fmt(canary.p99)} ms over critical ${fmt(c.canaryCritical)} × baseline ${fmt(baselineMs!)} ms`);
   if (x.activeBackends !== null && x.activeBackends > c.activeBackendsCritical) critical.push(`${x.activeBackends} active backends over critical ${c.activeBackendsCritical}`);
   if (x.lockWaiters !== null && x.lockWaiters > c.lockWaitersCritical) critical.push(`${x.lockWaiters} lock waiters over critical ${c.lockWaitersCritical}`);
   if (x.replicaLagMs !== null && x.replicaLagMs > c.replicaLagCriticalMs) critical.push(`replica lag ${fmt(x.replicaLagMs)} ms over critical ${c.replicaLagCriticalMs} ms`);
@@ -403,7 +413,8 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     paused,
     pauseReasons,
     calmSamples,
-    pausedSamples,
+    canaryStepBaselineMs: s.canaryStepBaselineMs ?? null,
+    canaryQuietWindow: quietWindow,
     canaryOverPending,
   };
   // A paused controller samples every PAUSED_POLL_MS whatever the pause between batches had grown
@@ -506,6 +517,7 @@ interface CleanSample {
   replicaLagMs: number | null;
   canaryMs: number | null;
   canarySamples: number[] | null;
+  canaryQuietSamples: number[] | null;
 }
 
 /** Unknown (null) for anything that is not a usable number; unknown signals neither throttle nor block a resume. */
@@ -513,6 +525,7 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
   const s = sample ?? {};
   const nonNegative = (v: unknown, cap: number): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, cap) : null);
   const percent = (v: unknown): number | null => nonNegative(v, 100);
+  const msList = (v: unknown): number[] | null => (Array.isArray(v) ? v.map((x) => nonNegative(x, MAX_MS)).filter((x): x is number => x !== null) : null);
   const count = (v: unknown): number | null => {
     const n = nonNegative(v, MAX_COUNT);
     return n === null ? null : Math.floor(n);
@@ -526,7 +539,8 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
     lockWaiters: count(s.lockWaiters),
     replicaLagMs: nonNegative(s.replicaLagMs, MAX_MS),
     canaryMs: nonNegative(s.canaryMs, MAX_MS),
-    canarySamples: Array.isArray(s.canarySamples) ? s.canarySamples.map((v) => nonNegative(v, MAX_MS)).filter((v): v is number => v !== null) : null,
+    canarySamples: msList(s.canarySamples),
+    canaryQuietSamples: msList(s.canaryQuietSamples),
   };
 }
 
@@ -545,7 +559,12 @@ function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bo
     paused: s.paused === true,
     pauseReasons: Array.isArray(s.pauseReasons) ? s.pauseReasons.filter((r): r is string => typeof r === 'string') : [],
     calmSamples: clampInt(finiteOr(s.calmSamples, 0), 0, RESUME_AFTER_CALM_SAMPLES),
-    pausedSamples: clampInt(finiteOr(s.pausedSamples, 0), 0, MAX_COUNT),
+    // States from before the step baseline was kept: the baseline they hold is the floor.
+    canaryStepBaselineMs: (() => {
+      const step = ms(s.canaryStepBaselineMs);
+      return step !== null && step > 0 ? step : baseline !== null && baseline > 0 ? baseline : null;
+    })(),
+    canaryQuietWindow: Array.isArray(s.canaryQuietWindow) ? s.canaryQuietWindow.map(ms).filter((v): v is number => v !== null).slice(-b.window) : [],
     canaryOverPending: s.canaryOverPending === true,
   };
 }

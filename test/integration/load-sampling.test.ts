@@ -164,10 +164,10 @@ describe('dedicated, committing canary (what a data slice uses)', () => {
     await withDedicatedCanary(target.db, { schema: 'public', name: 'items' }, 'id', async (canary) => {
       const ms = await canary.measureMany(10);
       assert.ok(ms.every((x) => x > 0 && x < 1000), ms.join(', '));
-      const sampler = startCanarySampler(canary, 5);
+      const sampler = startCanarySampler(canary, { intervalMs: 5, quietAfterMs: 0 });
       await new Promise((resolve) => setTimeout(resolve, 300));
       await sampler.stop();
-      const sampled = sampler.drain();
+      const sampled = sampler.drain().samples;
       assert.ok(sampled.length >= 5, `${sampled.length} lookups in 300 ms`);
     }, { commits: true, timeoutMs: 1234 });
     assert.ok((await xid()) - before >= 15, 'every lookup assigned and committed a transaction id');

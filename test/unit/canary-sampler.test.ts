@@ -34,12 +34,12 @@ function scriptedCanary(latencies: () => number, fail?: () => Error | null): Can
 
 test('samples keep arriving at about the interval; each drain returns only what is new', async () => {
   const canary = scriptedCanary(() => 1);
-  const sampler = startCanarySampler(canary, 10);
+  const sampler = startCanarySampler(canary, { intervalMs: 10, quietAfterMs: 0 });
   await sleep(200);
-  const first = sampler.drain();
+  const first = sampler.drain().samples;
   assert.ok(first.length >= 5 && first.length <= 25, `about 200 / (10 + 1) lookups, got ${first.length}`);
   assert.ok(first.every((ms) => ms === 1));
-  assert.ok(sampler.drain().length <= 1, 'a drain right after a drain has at most the lookup that just finished');
+  assert.ok(sampler.drain().samples.length <= 1, 'a drain right after a drain has at most the lookup that just finished');
   await sampler.stop();
   const calls = canary.calls;
   await sleep(50);
@@ -53,17 +53,17 @@ test('one lookup at a time: a slow lookup delays the next instead of piling up',
     maxInFlight = Math.max(maxInFlight, canary.inFlight);
     return 30;
   });
-  const sampler = startCanarySampler(canary, 1);
+  const sampler = startCanarySampler(canary, { intervalMs: 1, quietAfterMs: 0 });
   await sleep(150);
   await sampler.stop();
   assert.equal(maxInFlight, 1);
-  assert.ok(sampler.drain().length <= 6);
+  assert.ok(sampler.drain().samples.length <= 6);
 });
 
 test('a failing lookup is reported by the next drain, and sampling stops', async () => {
   let n = 0;
   const canary = scriptedCanary(() => 1, () => (++n === 3 ? new Error('connection lost') : null));
-  const sampler = startCanarySampler(canary, 5);
+  const sampler = startCanarySampler(canary, { intervalMs: 5, quietAfterMs: 0 });
   await sleep(300);
   assert.throws(() => sampler.drain(), /connection lost/);
   assert.equal(canary.calls, 3, 'no lookup after the failure');
@@ -71,9 +71,41 @@ test('a failing lookup is reported by the next drain, and sampling stops', async
 });
 
 test('stop() does not wait for the interval to pass', async () => {
-  const sampler = startCanarySampler(scriptedCanary(() => 1), 60_000);
+  const sampler = startCanarySampler(scriptedCanary(() => 1), { intervalMs: 60_000, quietAfterMs: 0 });
   await sleep(20);
   const started = Date.now();
   await sampler.stop();
   assert.ok(Date.now() - started < 1000);
+});
+
+test('quiet lookups overlap no batch and begin at least quietAfterMs after the last one ended', async () => {
+  // Each lookup reports when it began (ms since the test started), so the test can check the tags.
+  const t0 = Date.now();
+  const canary = scriptedCanary(() => 1);
+  canary.measure = async () => {
+    const begun = Date.now() - t0;
+    await sleep(1);
+    return begun + 1000; // 1000 + start time: positive, and identifies the lookup
+  };
+  const sampler = startCanarySampler(canary, { intervalMs: 5, quietAfterMs: 100 });
+  await sleep(150); // no batch yet: quiet from 100 ms after the sampler started
+  sampler.batchStarted();
+  const batchStart = Date.now() - t0;
+  await sleep(100);
+  sampler.batchEnded();
+  const batchEnd = Date.now() - t0;
+  await sleep(250);
+  await sampler.stop();
+  const { samples, quiet } = sampler.drain();
+  const begins = (list: number[]) => list.map((v) => v - 1000);
+  assert.ok(samples.length > 40, `${samples.length} lookups`);
+  assert.ok(quiet.length > 10 && quiet.length < samples.length, `${quiet.length} of ${samples.length} quiet`);
+  for (const begun of begins(quiet)) {
+    const duringBatch = begun >= batchStart - 2 && begun <= batchEnd;
+    const tooSoonAfter = begun > batchEnd && begun < batchEnd + 100 - 2;
+    assert.ok(begun >= 100 - 2 && !duringBatch && !tooSoonAfter, `lookup begun at ${begun} ms is not quiet (batch ${batchStart}–${batchEnd} ms)`);
+  }
+  assert.ok(begins(quiet).some((b) => b < batchStart), 'lookups before the batch, after the gap, are quiet');
+  assert.ok(begins(quiet).some((b) => b > batchEnd + 100), 'and so are those well after it');
+  assert.ok(begins(samples).some((b) => b > batchStart && b < batchEnd), 'lookups during the batch are sampled, just not quiet');
 });

@@ -61,6 +61,15 @@ export interface SliceDeps {
 /** The canary is timed this often, all through the slice (canary-sampler.ts). */
 export const CANARY_INTERVAL_MS = 15;
 /**
+ * A lookup is quiet (measures the foreground without this migration, canary-sampler.ts) when it
+ * begins this long after the last batch ended. Seconds, not milliseconds: a write-heavy batch's
+ * wake (WAL to flush, dirty buffers, a checkpoint it brought forward) outlasts it, and in B2 a
+ * baseline raised from lookups two seconds into a pause read 1.7 → 5.8 ms and let the step race.
+ * Pauses this long only come from a controller that has backed off hard, which is where it needs
+ * to know whether it is the cause.
+ */
+export const CANARY_QUIET_AFTER_MS = 3000;
+/**
  * Canary baseline, once per step: 300 lookups at the sampler's own rhythm (about 4.5 s), reduced
  * as the median of three 100-lookup windows' p99 — the controller's own statistic, measured the
  * way the running canary is, so one disturbed stretch (a checkpoint, an autovacuum pass) cannot
@@ -128,11 +137,11 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       database = { at: performance.now(), value };
       return value;
     };
-    const sampler = canary ? startCanarySampler(canary, CANARY_INTERVAL_MS) : null;
+    const sampler = canary ? startCanarySampler(canary, { intervalMs: CANARY_INTERVAL_MS, quietAfterMs: CANARY_QUIET_AFTER_MS }) : null;
     const sample = async (batchMs: number, rowCount: number): Promise<LoadSample> => {
       const [host, load] = await Promise.all([deps.loadSource.host(), databaseLoad()]);
-      const canarySamples = sampler?.drain() ?? null;
-      return { batchMs, rows: rowCount, ...host, ...load, canaryMs: canarySamples?.at(-1) ?? null, canarySamples };
+      const drained = sampler?.drain() ?? null;
+      return { batchMs, rows: rowCount, ...host, ...load, canaryMs: drained?.samples.at(-1) ?? null, canarySamples: drained?.samples ?? null, canaryQuietSamples: drained?.quiet ?? null };
     };
 
     sliceStarted = Date.now();
@@ -169,6 +178,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
             returningOld,
             log: deps.log,
           });
+        sampler?.batchStarted();
         const outcome: BatchOutcome = await withLockRetry(
           `step ${step.index + 1} (${step.label})`,
           async () => {
@@ -182,7 +192,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
             }
           },
           { budgetMs: input.options.lockWaitBudgetMs },
-        );
+        ).finally(() => sampler?.batchEnded());
         const batchMs = performance.now() - started;
         batchesRun += 1;
         checkpoint = {
