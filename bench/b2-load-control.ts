@@ -17,7 +17,10 @@
 // part, one activity round trip per slice, does not take part in load control.
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--rows 2000000]
-//        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off] [--json FILE]
+//        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
+//        [--canary-intervals 15[,45…]] [--json FILE]
+// With several canary intervals (canaryIntervalMs), the adaptive point and the fixed sweep run at
+// each, and each interval gets its own oracle: the canary's cost is part of every point.
 import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -28,7 +31,7 @@ import { createActivities } from '../src/activities/create-activities';
 import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
-import { resolveLoadControl } from '../src/core/load-control-config';
+import { DEFAULT_LOAD_CONTROL, resolveLoadControl } from '../src/core/load-control-config';
 import { canaryP99, type ControllerState, initialControllerState } from '../src/core/load-controller';
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
@@ -61,8 +64,11 @@ INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :a
 END;
 `;
 
-type PointKind = { kind: 'baseline' } | { kind: 'fixed'; batch: number; pauseMs: number } | { kind: 'adaptive' };
-const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind);
+type PointKind = { kind: 'baseline' } | { kind: 'fixed'; batch: number; pauseMs: number; canaryIntervalMs: number } | { kind: 'adaptive'; canaryIntervalMs: number };
+/** Set when the run compares canary intervals: labels then say which one a point used. */
+let showInterval = false;
+const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${p.canaryIntervalMs}ms` : '');
+const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind) + intervalTag(p);
 
 interface PointResult {
   point: string;
@@ -123,6 +129,7 @@ async function main(): Promise<number> {
       // off: the fixed points run without the canary (latencyBudget 0), to separate the canary's
       // own cost to the foreground from the batches'. The adaptive point always measures it.
       'fixed-canary': { type: 'string', default: 'on' },
+      'canary-intervals': { type: 'string', default: String(DEFAULT_LOAD_CONTROL.canaryIntervalMs) },
       json: { type: 'string' },
     },
   });
@@ -133,9 +140,15 @@ async function main(): Promise<number> {
   // migration runs for minutes to hours); fixed settings need no warm-up beyond the foreground's.
   const adaptiveWarmupS = Number(values['adaptive-warmup']);
   const rows = Number(values.rows);
-  const points: PointKind[] = [{ kind: 'baseline' }, { kind: 'adaptive' }];
-  // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
-  for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs });
+  const intervals = values['canary-intervals'].split(',').filter(Boolean).map(Number);
+  if (intervals.length === 0 || intervals.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--canary-intervals: whole numbers of ms, e.g. 15,45; got "${values['canary-intervals']}"`);
+  showInterval = intervals.length > 1;
+  const points: PointKind[] = [{ kind: 'baseline' }];
+  for (const canaryIntervalMs of intervals) {
+    points.push({ kind: 'adaptive', canaryIntervalMs });
+    // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
+    for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs, canaryIntervalMs });
+  }
 
   const pgServer = await startPostgres();
   const machine = await describeMachine(pgServer.adminUrl);
@@ -185,10 +198,12 @@ async function main(): Promise<number> {
     const trace: string[] = [];
     if (point.kind !== 'baseline') {
       // Every row matches and every point starts at the first key, so points are comparable.
+      const interval = point.canaryIntervalMs === DEFAULT_LOAD_CONTROL.canaryIntervalMs ? {} : { canaryIntervalMs: point.canaryIntervalMs };
       const loadControl =
         point.kind === 'adaptive'
-          ? undefined
+          ? interval
           : {
+              ...interval,
               initialBatchSize: point.batch, minBatchSize: point.batch, maxBatchSize: point.batch,
               sleepMs: point.pauseMs, minSleepMs: point.pauseMs, maxSleepMs: point.pauseMs,
               // Fixed means fixed: no critical pause either.
@@ -200,7 +215,7 @@ async function main(): Promise<number> {
       await migrations.write(
         id,
         `import { defineMigration } from 'stockrx-migrate';\n\nexport default defineMigration({\n  description: 'B2 backfill',\n` +
-          (loadControl ? `  loadControl: ${JSON.stringify(loadControl)},\n` : '') +
+          (Object.keys(loadControl).length > 0 ? `  loadControl: ${JSON.stringify(loadControl)},\n` : '') +
           `  steps: (m) => [m.updateRecords('${TABLE}', { set: { price: m.raw('coalesce(price, 0) + 1') } })],\n});\n`,
       );
       const [plan] = await loadMigrations(migrations.dir);
@@ -281,30 +296,43 @@ async function main(): Promise<number> {
   const labels = points.map(label);
   const rowsOf = (p: string) => med(p, (r) => r.rowsPerSecond);
   const p99Of = (p: string) => med(p, (r) => r.p99);
-  const fixed = labels.filter((l) => l.startsWith('fixed'));
-  const withinBudget = fixed.filter((l) => p99Of(l) <= BUDGET * baseP99);
-  const oracle = withinBudget.sort((a, b) => rowsOf(b) - rowsOf(a))[0] ?? null;
+  // One oracle per canary interval: the fixed points that paid the same canary's cost.
+  const oracleOf = new Map<number, string | null>();
+  for (const n of intervals) {
+    const fixed = points.filter((p) => p.kind === 'fixed' && p.canaryIntervalMs === n).map(label);
+    const withinBudget = fixed.filter((l) => p99Of(l) <= BUDGET * baseP99);
+    oracleOf.set(n, withinBudget.sort((a, b) => rowsOf(b) - rowsOf(a))[0] ?? null);
+  }
+  const oracles = new Set(oracleOf.values());
+  const oracleFor = (l: string): string | null => {
+    const p = points.find((q) => label(q) === l);
+    return p && p.kind !== 'baseline' ? (oracleOf.get(p.canaryIntervalMs) ?? null) : null;
+  };
   const table = labels.map((l) => [
-    l + (l === oracle ? ' (oracle)' : ''),
+    l + (oracles.has(l) ? ' (oracle)' : ''),
     fmt(med(l, (r) => r.tps), 0),
     fmt(med(l, (r) => r.p50), 2),
     fmt(p99Of(l), 2),
     fmt(p99Of(l) / baseP99, 2),
     p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
     l === 'baseline' ? '' : fmtInt(rowsOf(l)),
-    oracle && l !== 'baseline' ? fmt(rowsOf(l) / rowsOf(oracle), 2) : '',
+    oracleFor(l) ? fmt(rowsOf(l) / rowsOf(oracleFor(l)!), 2) : '',
     results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}`).join(' '),
   ]);
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
   console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', `within ${BUDGET}×`, 'migration rows/s', '× oracle', 'each rep p99/rows/s'], table));
-  const adaptiveP99 = p99Of('adaptive') / baseP99;
-  const adaptiveRows = oracle ? rowsOf('adaptive') / rowsOf(oracle) : Number.NaN;
-  const controllerEnd = results.filter((r) => r.point === 'adaptive').map((r) => `${r.batchSize}/${r.sleepMs} ms`).join(', ');
-  console.log(`\noracle: ${oracle ?? 'none (no fixed setting kept p99 within budget)'}${oracle ? ` at ${fmtInt(rowsOf(oracle))} rows/s, p99 ${fmt(p99Of(oracle), 2)} ms` : ''}`);
-  console.log(`adaptive controller at the end of each window (batch/pause): ${controllerEnd}`);
-  console.log(`target adaptive p99 ≤ ${BUDGET}× baseline: ${fmt(adaptiveP99)}× ${adaptiveP99 <= BUDGET ? 'MET' : 'MISSED'}`);
-  console.log(`target adaptive rows/s ≥ 0.8× oracle: ${fmt(adaptiveRows)}× ${adaptiveRows >= 0.8 ? 'MET' : 'MISSED'}`);
-  if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, results, oracle, baseP99 }, null, 2));
+  for (const n of intervals) {
+    const adaptive = label({ kind: 'adaptive', canaryIntervalMs: n });
+    const oracle = oracleOf.get(n) ?? null;
+    const adaptiveP99 = p99Of(adaptive) / baseP99;
+    const adaptiveRows = oracle ? rowsOf(adaptive) / rowsOf(oracle) : Number.NaN;
+    const controllerEnd = results.filter((r) => r.point === adaptive).map((r) => `${r.batchSize}/${r.sleepMs} ms`).join(', ');
+    console.log(`\ncanary every ${n} ms — oracle: ${oracle ?? 'none (no fixed setting kept p99 within budget)'}${oracle ? ` at ${fmtInt(rowsOf(oracle))} rows/s, p99 ${fmt(p99Of(oracle), 2)} ms` : ''}`);
+    console.log(`${adaptive} controller at the end of each window (batch/pause): ${controllerEnd}`);
+    console.log(`target ${adaptive} p99 ≤ ${BUDGET}× baseline: ${fmt(adaptiveP99)}× ${adaptiveP99 <= BUDGET ? 'MET' : 'MISSED'}`);
+    console.log(`target ${adaptive} rows/s ≥ 0.8× oracle: ${fmt(adaptiveRows)}× ${adaptiveRows >= 0.8 ? 'MET' : 'MISSED'}`);
+  }
+  if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, intervals, results, oracles: Object.fromEntries(oracleOf), baseP99 }, null, 2));
   return 0;
 }
 

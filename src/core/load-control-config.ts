@@ -38,6 +38,10 @@ export interface LoadControlConfig {
   latencyBudgetMinMs: number;
   /** Canary samples in the sliding window whose p99 is compared with the budget. */
   canaryWindow: number;
+  /** The canary is timed this often, ms, through batches and pauses (and so is its baseline).
+   *  Each lookup commits a transaction id: a write-heavy foreground pays for every one of them at
+   *  its WAL flush, and a longer interval costs it less but fills the window more slowly. */
+  canaryIntervalMs: number;
   /** Active client backends (server-wide) above which batches shrink: beyond ~2-3 per core,
    *  queries queue for CPU. 20 suits the 4-8 core servers this usually runs against. */
   activeBackendsThreshold: number;
@@ -75,6 +79,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   latencyBudget: 1.5,
   latencyBudgetMinMs: 2,
   canaryWindow: 100,
+  canaryIntervalMs: 15,
   activeBackendsThreshold: 20,
   lockWaitersThreshold: 2,
   replicaLagThresholdMs: 5000,
@@ -137,6 +142,7 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   whole('lockWaitersThreshold', 0);
   whole('lockWaitersCritical', 1);
   whole('canaryWindow', 1);
+  whole('canaryIntervalMs', 1);
 
   const min = num('minBatchSize');
   const initial = num('initialBatchSize');
@@ -210,6 +216,8 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   }
   const window = num('canaryWindow');
   if (window !== null && window > 1000) problems.push(`canaryWindow must be at most 1000 samples (it travels in workflow state), got ${window}`);
+  const interval = num('canaryIntervalMs');
+  if (interval !== null && interval > 10_000) problems.push(`canaryIntervalMs must be at most 10000 ms (a window of lookups must fill within minutes), got ${interval}`);
 
   return problems;
 }

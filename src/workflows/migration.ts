@@ -78,7 +78,8 @@ export async function migration(input: MigrationInput): Promise<MigrationOutcome
     },
     {
       validator: (change) => {
-        const problems = validateLoadControl({ ...control.loadControl, ...change });
+        // Resolved first: a run started before a setting existed carries no value for it.
+        const problems = validateLoadControl(resolveLoadControl({ ...control.loadControl, ...change }));
         if (problems.length > 0) throw new Error(problems.join('; '));
       },
     },

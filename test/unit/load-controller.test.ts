@@ -135,6 +135,9 @@ describe('config', () => {
     assert.deepEqual(problems({ latencyBudget: 0 }), [], 'latencyBudget 0 switches the canary off');
     assert.deepEqual(problems({ canaryCritical: 1.2 }), ['canaryCritical (1.2) must be above latencyBudget (1.5) (both are multiples of the canary baseline): raise canaryCritical or lower latencyBudget']);
     assert.match(problems({ targetBatchMs: 6000 })[0]!, /^targetBatchMs \(6000\) is above queryTimeThresholdMs \(5000\).*lower targetBatchMs or raise queryTimeThresholdMs$/);
+    assert.deepEqual(problems({ canaryIntervalMs: 0 }), ['canaryIntervalMs must be a whole number ≥ 1, got 0']);
+    assert.deepEqual(problems({ canaryIntervalMs: 60_000 }), ['canaryIntervalMs must be at most 10000 ms (a window of lookups must fill within minutes), got 60000']);
+    assert.deepEqual(problems({ canaryIntervalMs: 50 }), []);
     assert.deepEqual(problems({ maxBatchSize: 1500.5 }), ['maxBatchSize must be a whole number ≥ 1, got 1500.5']);
     assert.deepEqual(problems({ cpuThreshold: Number.NaN }), ['cpuThreshold must be a finite number, got NaN']);
     assert.deepEqual(problems({ cpuThreshold: '60' }), ['cpuThreshold must be a finite number, got "60"']);

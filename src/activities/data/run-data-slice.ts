@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
-import { canaryEnabled, type LoadControlConfig } from '../../core/load-control-config';
+import { canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from '../../core/load-control-config';
 import { type ControllerState, decide, type LoadSample, withCanaryBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
@@ -58,8 +58,6 @@ export interface SliceDeps {
   metrics?: MigrationMetrics;
 }
 
-/** The canary is timed this often, all through the slice (canary-sampler.ts). */
-export const CANARY_INTERVAL_MS = 15;
 /**
  * A lookup is quiet (measures the foreground without this migration, canary-sampler.ts) when it
  * begins this long after the last batch ended. Seconds, not milliseconds: a write-heavy batch's
@@ -70,7 +68,8 @@ export const CANARY_INTERVAL_MS = 15;
  */
 export const CANARY_QUIET_AFTER_MS = 3000;
 /**
- * Canary baseline, once per step: 300 lookups at the sampler's own rhythm (about 4.5 s), reduced
+ * Canary baseline, once per step: 300 lookups at the sampler's own rhythm (canaryIntervalMs;
+ * about 4.5 s at the default 15 ms), reduced
  * as the median of three 100-lookup windows' p99 — the controller's own statistic, measured the
  * way the running canary is, so one disturbed stretch (a checkpoint, an autovacuum pass) cannot
  * set the budget for the whole step. From a single window B2's baseline read 2.7 ms in one
@@ -79,7 +78,6 @@ export const CANARY_QUIET_AFTER_MS = 3000;
  */
 export const BASELINE_SAMPLES = 300;
 export const BASELINE_WINDOW = 100;
-export const BASELINE_INTERVAL_MS = CANARY_INTERVAL_MS;
 
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
@@ -111,6 +109,8 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   const handler = step.kind === 'eachBatch' ? await loadRowHandler(deps.registry, input.file, step) : undefined;
   // The canary gets a connection of its own for the slice, so each lookup is one round trip.
   // latencyBudget 0 switches it off: nothing is measured that nothing would read.
+  // A run started before canaryIntervalMs existed carries no value for it.
+  const canaryIntervalMs = input.loadControl.canaryIntervalMs ?? DEFAULT_LOAD_CONTROL.canaryIntervalMs;
   let sliceStarted = Date.now();
   const withCanary = <T>(work: (canary: Canary | null) => Promise<T>): Promise<T> =>
     canaryEnabled(input.loadControl) ? withDedicatedCanary(db, step.table, shape.key[0]!.name, work, { commits: true }) : work(null);
@@ -122,7 +122,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       // idle machine a fast burst can read lower than the running canary; the budget's floor
       // (latencyBudgetMinMs) keeps that jitter from reading as harm.
       // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
-      state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(BASELINE_SAMPLES, { intervalMs: BASELINE_INTERVAL_MS, window: BASELINE_WINDOW })));
+      state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(BASELINE_SAMPLES, { intervalMs: canaryIntervalMs, window: BASELINE_WINDOW })));
     }
 
     // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a
@@ -137,7 +137,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       database = { at: performance.now(), value };
       return value;
     };
-    const sampler = canary ? startCanarySampler(canary, { intervalMs: CANARY_INTERVAL_MS, quietAfterMs: CANARY_QUIET_AFTER_MS }) : null;
+    const sampler = canary ? startCanarySampler(canary, { intervalMs: canaryIntervalMs, quietAfterMs: CANARY_QUIET_AFTER_MS }) : null;
     const sample = async (batchMs: number, rowCount: number): Promise<LoadSample> => {
       const [host, load] = await Promise.all([deps.loadSource.host(), databaseLoad()]);
       const drained = sampler?.drain() ?? null;
