@@ -28,6 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createActivities } from '../src/activities/create-activities';
+import { BASELINE_SAMPLES } from '../src/activities/data/run-data-slice';
 import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
@@ -183,7 +184,12 @@ async function main(): Promise<number> {
   const runPoint = async (point: PointKind, rep: number): Promise<PointResult> => {
     await settle();
     const prefix = `fg-${rep}-${label(point).replace(/[^a-z0-9]+/gi, '_')}-${Date.now()}`;
-    const totalS = (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + windowS;
+    // A point with a canary first measures its baseline (BASELINE_SAMPLES lookups at its interval:
+    // 4.5 s at 15 ms, 13.5 s at 45 ms) before the first batch; the warm-up starts after it, so
+    // every interval gets the same time to settle and the window sees batches.
+    const canaryIntervalMs = point.kind === 'baseline' || (point.kind === 'fixed' && values['fixed-canary'] === 'off') ? 0 : point.canaryIntervalMs;
+    const baselineS = Math.ceil((BASELINE_SAMPLES * canaryIntervalMs) / 1000);
+    const totalS = (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + baselineS + windowS;
     const fgStart = Date.now();
     const foreground = runProcess(
       'pgbench',
