@@ -21,7 +21,7 @@ import { realLoadSource } from '../src/activities/load/real-load-source';
 import { sampleDatabaseLoad } from '../src/activities/load/database-load';
 import { sampleHostLoad } from '../src/activities/load/host-load';
 import { backupTableFor } from '../src/activities/data/prepare-data-step';
-import { BASELINE_SAMPLES, BASELINE_WINDOW, DATABASE_SAMPLE_MS } from '../src/activities/data/run-data-slice';
+import { baselineSamples, DATABASE_SAMPLE_MS } from '../src/activities/data/run-data-slice';
 import { runBatch } from '../src/activities/data/run-batch';
 import { readTableShape } from '../src/activities/data/table-shape';
 import { withCancellableConnection } from '../src/activities/runtime/cancellable-statement';
@@ -125,7 +125,7 @@ async function main(): Promise<number> {
     // As in runDataSlice: one connection for the batches (lock_timeout set once), the canary on
     // its own connection, the rest of the sample on pooled ones.
     await withDedicatedCanary(db, step.table, shape.key[0]!.name, async (canary) => {
-      let state = withCanaryBaseline(initialControllerState(loadControl), await canary.baseline(BASELINE_SAMPLES, { intervalMs: loadControl.canaryIntervalMs, window: BASELINE_WINDOW }));
+      let state = withCanaryBaseline(initialControllerState(loadControl), await canary.baseline(baselineSamples(loadControl), { intervalMs: loadControl.canaryIntervalMs, window: loadControl.canaryWindow }));
       await withCancellableConnection(db, async ({ conn }) => {
         await sql`SET lock_timeout = 5000`.execute(conn);
         while (JSON.stringify(cursor) !== JSON.stringify(upper)) {

@@ -18,9 +18,10 @@
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
-//        [--canary-intervals 15[,45…]] [--json FILE]
-// With several canary intervals (canaryIntervalMs), the adaptive point and the fixed sweep run at
-// each, and each interval gets its own oracle: the canary's cost is part of every point.
+//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--json FILE]
+// With several canary intervals (canaryIntervalMs) or windows (canaryWindow), the adaptive point
+// and the fixed sweep run with each combination, and each gets its own oracle: the canary's cost
+// is part of every point.
 import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -28,7 +29,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createActivities } from '../src/activities/create-activities';
-import { BASELINE_SAMPLES } from '../src/activities/data/run-data-slice';
+import { baselineSamples } from '../src/activities/data/run-data-slice';
 import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
@@ -65,10 +66,16 @@ INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :a
 END;
 `;
 
-type PointKind = { kind: 'baseline' } | { kind: 'fixed'; batch: number; pauseMs: number; canaryIntervalMs: number } | { kind: 'adaptive'; canaryIntervalMs: number };
-/** Set when the run compares canary intervals: labels then say which one a point used. */
+/** How a point's canary runs: canaryIntervalMs and canaryWindow. */
+interface CanaryVariant {
+  intervalMs: number;
+  window: number;
+}
+type PointKind = { kind: 'baseline' } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant };
+const variantName = (v: CanaryVariant) => `${v.intervalMs}ms/${v.window}`;
+/** Set when the run compares canary variants: labels then say which one a point used. */
 let showInterval = false;
-const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${p.canaryIntervalMs}ms` : '');
+const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${variantName(p.canary)}` : '');
 const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind) + intervalTag(p);
 
 interface PointResult {
@@ -131,6 +138,7 @@ async function main(): Promise<number> {
       // own cost to the foreground from the batches'. The adaptive point always measures it.
       'fixed-canary': { type: 'string', default: 'on' },
       'canary-intervals': { type: 'string', default: String(DEFAULT_LOAD_CONTROL.canaryIntervalMs) },
+      'canary-windows': { type: 'string', default: String(DEFAULT_LOAD_CONTROL.canaryWindow) },
       json: { type: 'string' },
     },
   });
@@ -141,14 +149,19 @@ async function main(): Promise<number> {
   // migration runs for minutes to hours); fixed settings need no warm-up beyond the foreground's.
   const adaptiveWarmupS = Number(values['adaptive-warmup']);
   const rows = Number(values.rows);
-  const intervals = values['canary-intervals'].split(',').filter(Boolean).map(Number);
-  if (intervals.length === 0 || intervals.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--canary-intervals: whole numbers of ms, e.g. 15,45; got "${values['canary-intervals']}"`);
-  showInterval = intervals.length > 1;
+  const wholeList = (option: 'canary-intervals' | 'canary-windows', example: string): number[] => {
+    const list = values[option].split(',').filter(Boolean).map(Number);
+    if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${option}: whole numbers, e.g. ${example}; got "${values[option]}"`);
+    return list;
+  };
+  const variants: CanaryVariant[] = [];
+  for (const intervalMs of wholeList('canary-intervals', '15,45')) for (const window of wholeList('canary-windows', '100,300')) variants.push({ intervalMs, window });
+  showInterval = variants.length > 1;
   const points: PointKind[] = [{ kind: 'baseline' }];
-  for (const canaryIntervalMs of intervals) {
-    points.push({ kind: 'adaptive', canaryIntervalMs });
+  for (const canary of variants) {
+    points.push({ kind: 'adaptive', canary });
     // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
-    for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs, canaryIntervalMs });
+    for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs, canary });
   }
 
   const pgServer = await startPostgres();
@@ -187,8 +200,8 @@ async function main(): Promise<number> {
     // A point with a canary first measures its baseline (BASELINE_SAMPLES lookups at its interval:
     // 4.5 s at 15 ms, 13.5 s at 45 ms) before the first batch; the warm-up starts after it, so
     // every interval gets the same time to settle and the window sees batches.
-    const canaryIntervalMs = point.kind === 'baseline' || (point.kind === 'fixed' && values['fixed-canary'] === 'off') ? 0 : point.canaryIntervalMs;
-    const baselineS = Math.ceil((BASELINE_SAMPLES * canaryIntervalMs) / 1000);
+    const measuresCanary = point.kind === 'adaptive' || (point.kind === 'fixed' && values['fixed-canary'] !== 'off');
+    const baselineS = measuresCanary ? Math.ceil((baselineSamples({ canaryWindow: point.canary.window }) * point.canary.intervalMs) / 1000) : 0;
     const totalS = (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + baselineS + windowS;
     const fgStart = Date.now();
     const foreground = runProcess(
@@ -204,7 +217,11 @@ async function main(): Promise<number> {
     const trace: string[] = [];
     if (point.kind !== 'baseline') {
       // Every row matches and every point starts at the first key, so points are comparable.
-      const interval = point.canaryIntervalMs === DEFAULT_LOAD_CONTROL.canaryIntervalMs ? {} : { canaryIntervalMs: point.canaryIntervalMs };
+      // Only what differs from the defaults, so the default variant is exactly the product's.
+      const interval = {
+        ...(point.canary.intervalMs === DEFAULT_LOAD_CONTROL.canaryIntervalMs ? {} : { canaryIntervalMs: point.canary.intervalMs }),
+        ...(point.canary.window === DEFAULT_LOAD_CONTROL.canaryWindow ? {} : { canaryWindow: point.canary.window }),
+      };
       const loadControl =
         point.kind === 'adaptive'
           ? interval
@@ -303,16 +320,16 @@ async function main(): Promise<number> {
   const rowsOf = (p: string) => med(p, (r) => r.rowsPerSecond);
   const p99Of = (p: string) => med(p, (r) => r.p99);
   // One oracle per canary interval: the fixed points that paid the same canary's cost.
-  const oracleOf = new Map<number, string | null>();
-  for (const n of intervals) {
-    const fixed = points.filter((p) => p.kind === 'fixed' && p.canaryIntervalMs === n).map(label);
+  const oracleOf = new Map<CanaryVariant, string | null>();
+  for (const n of variants) {
+    const fixed = points.filter((p) => p.kind === 'fixed' && p.canary === n).map(label);
     const withinBudget = fixed.filter((l) => p99Of(l) <= BUDGET * baseP99);
     oracleOf.set(n, withinBudget.sort((a, b) => rowsOf(b) - rowsOf(a))[0] ?? null);
   }
   const oracles = new Set(oracleOf.values());
   const oracleFor = (l: string): string | null => {
     const p = points.find((q) => label(q) === l);
-    return p && p.kind !== 'baseline' ? (oracleOf.get(p.canaryIntervalMs) ?? null) : null;
+    return p && p.kind !== 'baseline' ? (oracleOf.get(p.canary) ?? null) : null;
   };
   const table = labels.map((l) => [
     l + (oracles.has(l) ? ' (oracle)' : ''),
@@ -327,18 +344,18 @@ async function main(): Promise<number> {
   ]);
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
   console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', `within ${BUDGET}×`, 'migration rows/s', '× oracle', 'each rep p99/rows/s'], table));
-  for (const n of intervals) {
-    const adaptive = label({ kind: 'adaptive', canaryIntervalMs: n });
+  for (const n of variants) {
+    const adaptive = label({ kind: 'adaptive', canary: n });
     const oracle = oracleOf.get(n) ?? null;
     const adaptiveP99 = p99Of(adaptive) / baseP99;
     const adaptiveRows = oracle ? rowsOf(adaptive) / rowsOf(oracle) : Number.NaN;
     const controllerEnd = results.filter((r) => r.point === adaptive).map((r) => `${r.batchSize}/${r.sleepMs} ms`).join(', ');
-    console.log(`\ncanary every ${n} ms — oracle: ${oracle ?? 'none (no fixed setting kept p99 within budget)'}${oracle ? ` at ${fmtInt(rowsOf(oracle))} rows/s, p99 ${fmt(p99Of(oracle), 2)} ms` : ''}`);
+    console.log(`\ncanary every ${n.intervalMs} ms, window ${n.window} — oracle: ${oracle ?? 'none (no fixed setting kept p99 within budget)'}${oracle ? ` at ${fmtInt(rowsOf(oracle))} rows/s, p99 ${fmt(p99Of(oracle), 2)} ms` : ''}`);
     console.log(`${adaptive} controller at the end of each window (batch/pause): ${controllerEnd}`);
     console.log(`target ${adaptive} p99 ≤ ${BUDGET}× baseline: ${fmt(adaptiveP99)}× ${adaptiveP99 <= BUDGET ? 'MET' : 'MISSED'}`);
     console.log(`target ${adaptive} rows/s ≥ 0.8× oracle: ${fmt(adaptiveRows)}× ${adaptiveRows >= 0.8 ? 'MET' : 'MISSED'}`);
   }
-  if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, intervals, results, oracles: Object.fromEntries(oracleOf), baseP99 }, null, 2));
+  if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, variants, results, oracles: [...oracleOf].map(([variant, oracle]) => ({ ...variant, oracle })), baseP99 }, null, 2));
   return 0;
 }
 

@@ -68,16 +68,16 @@ export interface SliceDeps {
  */
 export const CANARY_QUIET_AFTER_MS = 3000;
 /**
- * Canary baseline, once per step: 300 lookups at the sampler's own rhythm (canaryIntervalMs;
- * about 4.5 s at the default 15 ms), reduced
- * as the median of three 100-lookup windows' p99 — the controller's own statistic, measured the
- * way the running canary is, so one disturbed stretch (a checkpoint, an autovacuum pass) cannot
- * set the budget for the whole step. From a single window B2's baseline read 2.7 ms in one
- * repetition and 9.3 ms in the next, and the step crawled or raced accordingly; a faster burst
- * (5 ms apart) read lower than the same lookups 15 ms apart and made every step crawl.
+ * Canary baseline, once per step: three windows of lookups (canaryWindow, 100) at the sampler's
+ * own rhythm (canaryIntervalMs; about 4.5 s at the defaults), reduced as the median of the three
+ * windows' p99 — the controller's own statistic, measured the way the running canary is, so one
+ * disturbed stretch (a checkpoint, an autovacuum pass) cannot set the budget for the whole step.
+ * From a single window B2's baseline read 2.7 ms in one repetition and 9.3 ms in the next, and
+ * the step crawled or raced accordingly; a faster burst (5 ms apart) read lower than the same
+ * lookups 15 ms apart and made every step crawl.
  */
-export const BASELINE_SAMPLES = 300;
-export const BASELINE_WINDOW = 100;
+export const BASELINE_WINDOWS = 3;
+export const baselineSamples = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => BASELINE_WINDOWS * config.canaryWindow;
 
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
@@ -117,12 +117,12 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   await withCanary(async (canary) => {
     const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
     if (canary && state.canaryBaselineMs === null) {
-      // Once per step, before its first batch (see BASELINE_SAMPLES). With 100 samples a window's
+      // Once per step, before its first batch (see BASELINE_WINDOWS). With 100 samples a window's
       // nearest-rank p99 is its second largest lookup, so one spike does not set it either. On an
       // idle machine a fast burst can read lower than the running canary; the budget's floor
       // (latencyBudgetMinMs) keeps that jitter from reading as harm.
       // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
-      state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(BASELINE_SAMPLES, { intervalMs: canaryIntervalMs, window: BASELINE_WINDOW })));
+      state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(baselineSamples(input.loadControl), { intervalMs: canaryIntervalMs, window: input.loadControl.canaryWindow })));
     }
 
     // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a
