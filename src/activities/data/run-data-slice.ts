@@ -146,8 +146,20 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
 
     sliceStarted = Date.now();
     const deadline = sliceStarted + input.sliceMs;
+    // A pause is taken before the next batch, not after the last one, and only while the slice
+    // has time left: the slice returns right after a decision, and the next slice starts with the
+    // pause its controller state owes. Its lookups are then drained by that slice's next sample.
+    // Sleeping at the end of a slice threw them away (the sampler stops with the slice): once the
+    // pause outgrew the slice, the controller never saw a lookup taken in a pause, quiet or not,
+    // and a CI run's demo sat at 100 rows every 10 s for ten minutes.
+    let owedSleepMs = state.paused ? 0 : state.sleepMs;
     const runBatches = async (conn: Db): Promise<void> => {
       while (Date.now() < deadline && !isStepFinished(step, checkpoint)) {
+        if (owedSleepMs > 0) {
+          deps.metrics?.throttled(input.migrationId, step.index, owedSleepMs / 1000);
+          await cancellableSleep(owedSleepMs);
+          owedSleepMs = 0;
+        }
         throwIfCancelled();
         if (state.paused) {
           lastSample = await sample(0, 0);
@@ -156,8 +168,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
           state = decision.state;
           reasons = decision.reasons;
           if (decision.action === 'pause') {
-            deps.metrics?.throttled(input.migrationId, step.index, decision.sleepMs / 1000);
-            await cancellableSleep(decision.sleepMs);
+            owedSleepMs = decision.sleepMs;
             continue;
           }
         }
@@ -211,10 +222,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         state = decision.state;
         reasons = decision.reasons;
         deps.metrics?.batch({ migrationId: input.migrationId, step: step.index, rows: outcome.changed, seconds: batchMs / 1000, batchSize: decision.batchSize, sleepMs: decision.sleepMs });
-        if (!isStepFinished(step, checkpoint) && decision.sleepMs > 0) {
-          deps.metrics?.throttled(input.migrationId, step.index, decision.sleepMs / 1000);
-          await cancellableSleep(decision.sleepMs);
-        }
+        owedSleepMs = decision.sleepMs;
       }
     };
 
