@@ -142,25 +142,30 @@ async function runEachBatch(ctx: BatchContext, step: EachBatchStep): Promise<Bat
     await conn.executeQuery(CompiledQuery.raw(`INSERT INTO ${quoteQualified(ctx.backup)} (${list}) SELECT ${list} FROM ${table} t WHERE ${bLower}${keyTuple} <= ${bUpper} AND ${where} ON CONFLICT DO NOTHING`, backupParams.values));
   }
 
+  // One savepoint at a time, named `row`, always open and clean when a handler starts. After a
+  // row, releasing it and opening the next one is a single round trip; ROLLBACK TO keeps the
+  // savepoint open, so a retry needs none. Two round trips per row plus the handler's own, instead
+  // of three: the demo's row-by-row step spent most of its time on them.
   let errors = 0;
+  if (targets.length > 0) await sql.raw('SAVEPOINT row').execute(conn);
   for (const [i, row] of targets.entries()) {
     for (let attempt = 1; ; attempt++) {
-      await sql.raw(`SAVEPOINT row_${i}`).execute(conn);
       try {
         await ctx.handler!(row, { db: conn, log: ctx.log });
-        await sql.raw(`RELEASE SAVEPOINT row_${i}`).execute(conn);
         break;
       } catch (error) {
-        await sql.raw(`ROLLBACK TO SAVEPOINT row_${i}`).execute(conn);
+        await sql.raw('ROLLBACK TO SAVEPOINT row').execute(conn);
         // The seed's with_retry: transient row errors (deadlock, serialization) get a few tries.
         if (isTransient(error) && attempt < ROW_ATTEMPTS) continue;
         errors += 1;
         const rowKey = shape.key.map((k) => String(row[k.name]));
+        // Inside the savepoint, which the release below keeps: a later row's rollback cannot undo it.
         await sql`INSERT INTO stockrx_migrate.row_errors (migration_id, step_index, row_key, error) VALUES (${ctx.migrationId}, ${step.index}, ${JSON.stringify(rowKey)}::jsonb, ${error instanceof Error ? error.message : String(error)})`.execute(conn);
         ctx.log('row failed and was skipped', { key: rowKey, error: error instanceof Error ? error.message : String(error) });
         break;
       }
     }
+    await sql.raw(i < targets.length - 1 ? 'RELEASE SAVEPOINT row; SAVEPOINT row' : 'RELEASE SAVEPOINT row').execute(conn);
   }
 
   const cursor = last ?? ctx.upper;
