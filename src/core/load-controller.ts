@@ -548,23 +548,24 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
 function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bounds): ControllerState {
   const s = state ?? {};
   const ms = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, MAX_MS) : null);
-  const baseline = ms(s.canaryBaselineMs);
+  const positive = (v: unknown): number | null => {
+    const value = ms(v);
+    return value !== null && value > 0 ? value : null;
+  };
+  const window = (v: unknown): number[] => (Array.isArray(v) ? v.map(ms).filter((x): x is number => x !== null).slice(-b.window) : []);
   return {
     batchSize: clampInt(finiteOr(s.batchSize, b.minBatch), b.minBatch, b.maxBatch),
     sleepMs: clampInt(finiteOr(s.sleepMs, b.minSleep), b.minSleep, b.maxSleep),
     smoothedBatchMs: ms(s.smoothedBatchMs),
     smoothedRowMs: ms(s.smoothedRowMs),
-    canaryBaselineMs: baseline !== null && baseline > 0 ? baseline : null,
-    canaryWindow: Array.isArray(s.canaryWindow) ? s.canaryWindow.map(ms).filter((v): v is number => v !== null).slice(-b.window) : [],
+    canaryBaselineMs: positive(s.canaryBaselineMs),
+    canaryWindow: window(s.canaryWindow),
     paused: s.paused === true,
     pauseReasons: Array.isArray(s.pauseReasons) ? s.pauseReasons.filter((r): r is string => typeof r === 'string') : [],
     calmSamples: clampInt(finiteOr(s.calmSamples, 0), 0, RESUME_AFTER_CALM_SAMPLES),
     // States from before the step baseline was kept: the baseline they hold is the floor.
-    canaryStepBaselineMs: (() => {
-      const step = ms(s.canaryStepBaselineMs);
-      return step !== null && step > 0 ? step : baseline !== null && baseline > 0 ? baseline : null;
-    })(),
-    canaryQuietWindow: Array.isArray(s.canaryQuietWindow) ? s.canaryQuietWindow.map(ms).filter((v): v is number => v !== null).slice(-b.window) : [],
+    canaryStepBaselineMs: positive(s.canaryStepBaselineMs) ?? positive(s.canaryBaselineMs),
+    canaryQuietWindow: window(s.canaryQuietWindow),
     canaryOverPending: s.canaryOverPending === true,
   };
 }

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
-import { canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from '../../core/load-control-config';
+import { canaryEnabled, type LoadControlConfig, resolveLoadControl } from '../../core/load-control-config';
 import { type ControllerState, decide, type LoadSample, withCanaryBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
@@ -109,8 +109,8 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   const handler = step.kind === 'eachBatch' ? await loadRowHandler(deps.registry, input.file, step) : undefined;
   // The canary gets a connection of its own for the slice, so each lookup is one round trip.
   // latencyBudget 0 switches it off: nothing is measured that nothing would read.
-  // A run started before canaryIntervalMs existed carries no value for it.
-  const canaryIntervalMs = input.loadControl.canaryIntervalMs ?? DEFAULT_LOAD_CONTROL.canaryIntervalMs;
+  // Resolved: a run started before canaryIntervalMs existed carries no value for it.
+  const { canaryIntervalMs, canaryWindow } = resolveLoadControl(input.loadControl);
   let sliceStarted = Date.now();
   const withCanary = <T>(work: (canary: Canary | null) => Promise<T>): Promise<T> =>
     canaryEnabled(input.loadControl) ? withDedicatedCanary(db, step.table, shape.key[0]!.name, work, { commits: true }) : work(null);
@@ -122,7 +122,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       // idle machine a fast burst can read lower than the running canary; the budget's floor
       // (latencyBudgetMinMs) keeps that jitter from reading as harm.
       // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
-      state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(baselineSamples(input.loadControl), { intervalMs: canaryIntervalMs, window: input.loadControl.canaryWindow })));
+      state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(baselineSamples({ canaryWindow }), { intervalMs: canaryIntervalMs, window: canaryWindow })));
     }
 
     // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a

@@ -74,7 +74,8 @@ export function startCanarySampler(canary: Canary, options: CanarySamplerOptions
       try {
         const ms = await canary.measure();
         samples = keep(samples, ms);
-        if (quietAtStart && !batchRunning && batchesStarted === epoch) quiet = keep(quiet, ms);
+        // No batch began while it ran (so none ran during it: none was running when it began).
+        if (quietAtStart && batchesStarted === epoch) quiet = keep(quiet, ms);
       } catch (error) {
         // Reported at the next drain, so the slice fails where it can handle it.
         failure = error;
