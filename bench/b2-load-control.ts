@@ -18,7 +18,10 @@
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
-//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--json FILE]
+//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--json FILE]
+// --observe on: every point (the baseline too) also reads the foreground's transactions from
+// pg_stat_activity over its window, as the controller does (foreground-observer.ts), and the
+// table shows that reading's p99 against the baseline point's beside pgbench's own ratio.
 // With several canary intervals (canaryIntervalMs) or windows (canaryWindow), the adaptive point
 // and the fixed sweep run with each combination, and each gets its own oracle: the canary's cost
 // is part of every point.
@@ -34,10 +37,11 @@ import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
 import { DEFAULT_LOAD_CONTROL, resolveLoadControl } from '../src/core/load-control-config';
-import { canaryP99, type ControllerState, initialControllerState } from '../src/core/load-controller';
+import { canaryP99, type ControllerState, initialControllerState, p99 } from '../src/core/load-controller';
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
 import { createLogger } from '../src/logging/logger';
+import { startForegroundObserver } from '../src/activities/load/foreground-observer';
 import { benchMigrationsDir, migrationId } from './lib/framework';
 import { NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
 import { describeMachine, loadAverage, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
@@ -85,6 +89,9 @@ interface PointResult {
   p50: number;
   p99: number;
   rowsPerSecond: number;
+  /** The foreground as pg_stat_activity shows it over the window (--observe): p99 of finished transactions' last seen ages, and their count. */
+  observedP99?: number;
+  observedCount?: number;
   /** Adaptive: the controller's batch size and pause at the end of the window. */
   batchSize?: number;
   sleepMs?: number;
@@ -140,6 +147,9 @@ async function main(): Promise<number> {
       'canary-intervals': { type: 'string', default: String(DEFAULT_LOAD_CONTROL.canaryIntervalMs) },
       'canary-windows': { type: 'string', default: String(DEFAULT_LOAD_CONTROL.canaryWindow) },
       json: { type: 'string' },
+      // on: every point also watches the foreground's transactions in pg_stat_activity over its
+      // window (foreground-observer.ts), to compare that reading's ratio with pgbench's own.
+      observe: { type: 'string', default: 'off' },
     },
   });
   const reps = Number(values.reps);
@@ -202,7 +212,13 @@ async function main(): Promise<number> {
     // every interval gets the same time to settle and the window sees batches.
     const measuresCanary = point.kind === 'adaptive' || (point.kind === 'fixed' && values['fixed-canary'] !== 'off');
     const baselineS = measuresCanary ? Math.ceil((baselineSamples({ canaryWindow: point.canary.window }) * point.canary.intervalMs) / 1000) : 0;
-    const totalS = (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + baselineS + windowS;
+    // The step starts once the foreground has run as long as the baseline point's warm-up, so the
+    // controller's pre-step baselines read the same steady foreground the baseline point's window
+    // does. (Started after 1 s, they read pgbench's first seconds, just after settle()'s
+    // CHECKPOINT, when every first change of a page also writes its full image to the WAL: the
+    // foreground's reading came out ~1.35× the steady one, and the budget with it.)
+    const preStepS = point.kind === 'baseline' ? 0 : warmupS;
+    const totalS = preStepS + (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + baselineS + windowS;
     const fgStart = Date.now();
     const foreground = runProcess(
       'pgbench',
@@ -215,6 +231,17 @@ async function main(): Promise<number> {
     let rowsPerSecond = 0;
     let controller: ControllerState | null = null;
     const trace: string[] = [];
+    const observed: number[] = [];
+    const observing =
+      values.observe === 'on'
+        ? target.db.connection().execute(async (conn) => {
+            await new Promise((r) => setTimeout(r, Math.max(0, windowFrom - Date.now())));
+            const observer = startForegroundObserver(conn, { intervalMs: 15, quietAfterMs: 0 });
+            await new Promise((r) => setTimeout(r, Math.max(0, windowTo - Date.now())));
+            await observer.stop();
+            observed.push(...observer.drain().samples);
+          })
+        : Promise.resolve();
     if (point.kind !== 'baseline') {
       // Every row matches and every point starts at the first key, so points are comparable.
       // Only what differs from the defaults, so the default variant is exactly the product's.
@@ -244,8 +271,7 @@ async function main(): Promise<number> {
       const [plan] = await loadMigrations(migrations.dir);
       const step = plan!.steps.find(isDataStep) as DataStep;
       const input = { migrationId: id, runToken: `b2-${id}`, step, options: DEFAULT_RUN_OPTIONS };
-      // The foreground runs for a second before the step starts, so the canary baseline sees it.
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, preStepS * 1000));
       await activities.journalStart({ plan: plan!, run: { runToken: input.runToken, workflowId: 'b2', runId: 'b2' } });
       await activities.prepareDataStep(input);
       const lc = resolveLoadControl(plan!.loadControl);
@@ -265,7 +291,8 @@ async function main(): Promise<number> {
         controller = slice.controller;
         trace.push(
           `${fmt((Date.now() - fgStart) / 1000, 1)}s ${slice.batchesRun} batches → batch ${slice.controller.batchSize} pause ${slice.controller.sleepMs} ms` +
-            `${slice.throttled ? ' PAUSED' : ''} canary p99/baseline ${fmt(canaryP99(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.canaryBaselineMs, 2)} ms: ${slice.reasons.filter((r) => !/advisory/.test(r)).join('; ').slice(0, 160)}`,
+            `${slice.throttled ? ` PAUSED (${slice.controller.pauseReasons.join('; ')})` : ''} canary p99/baseline ${fmt(canaryP99(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.canaryBaselineMs, 2)} ms` +
+            ` foreground ${fmt(slice.controller.foregroundWindow?.length ? p99(slice.controller.foregroundWindow) : Number.NaN, 2)}/${fmt(slice.controller.foregroundBaselineMs ?? Number.NaN, 2)} ms: ${slice.reasons.filter((r) => !/advisory/.test(r)).join('; ').slice(0, 160)}`,
         );
         if (isStepFinished(step, slice.checkpoint)) throw new Error(`${label(point)}: the step finished inside the window; use more --rows`);
       }
@@ -275,6 +302,7 @@ async function main(): Promise<number> {
       if (from && to) rowsPerSecond = (to.n - from.n) / ((to.t - from.t) / 1000);
     }
     await foreground;
+    await observing;
     const lat = await latencies(work, prefix, windowFrom, windowTo);
     for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
     const c = controller as ControllerState | null;
@@ -285,6 +313,7 @@ async function main(): Promise<number> {
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       rowsPerSecond,
+      ...(values.observe === 'on' ? { observedP99: percentile(observed, 99), observedCount: observed.length } : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
       load: loadAverage(),
     };
@@ -306,6 +335,7 @@ async function main(): Promise<number> {
       results.push(r);
       say(
         `rep ${rep + 1}/${reps} ${r.point.padEnd(20)} fg ${fmt(r.tps, 0)} tps p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms  migration ${fmtInt(r.rowsPerSecond)} rows/s` +
+          (r.observedP99 !== undefined ? `  observed p99 ${fmt(r.observedP99, 2)} ms (${r.observedCount} txns)` : '') +
           (r.batchSize !== undefined ? `  (controller: batch ${r.batchSize}, pause ${r.sleepMs} ms)` : '') +
           `  load ${r.load}  [${fmt((Date.now() - t0) / 60000, 1)} min]`,
       );
@@ -331,19 +361,22 @@ async function main(): Promise<number> {
     const p = points.find((q) => label(q) === l);
     return p && p.kind !== 'baseline' ? (oracleOf.get(p.canary) ?? null) : null;
   };
+  const observe = values.observe === 'on';
+  const baseObserved = observe ? med('baseline', (r) => r.observedP99 ?? Number.NaN) : Number.NaN;
   const table = labels.map((l) => [
     l + (oracles.has(l) ? ' (oracle)' : ''),
     fmt(med(l, (r) => r.tps), 0),
     fmt(med(l, (r) => r.p50), 2),
     fmt(p99Of(l), 2),
     fmt(p99Of(l) / baseP99, 2),
+    ...(observe ? [fmt(med(l, (r) => r.observedP99 ?? Number.NaN) / baseObserved, 2)] : []),
     p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
     l === 'baseline' ? '' : fmtInt(rowsOf(l)),
     oracleFor(l) ? fmt(rowsOf(l) / rowsOf(oracleFor(l)!), 2) : '',
     results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}`).join(' '),
   ]);
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', `within ${BUDGET}×`, 'migration rows/s', '× oracle', 'each rep p99/rows/s'], table));
+  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? ['observed p99 × baseline'] : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', 'each rep p99/rows/s'], table));
   for (const n of variants) {
     const adaptive = label({ kind: 'adaptive', canary: n });
     const oracle = oracleOf.get(n) ?? null;

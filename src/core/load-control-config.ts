@@ -42,6 +42,10 @@ export interface LoadControlConfig {
    *  Each lookup commits a transaction id: a write-heavy foreground pays for every one of them at
    *  its WAL flush, and a longer interval costs it less but fills the window more slowly. */
   canaryIntervalMs: number;
+  /** The foreground's own transactions are read from pg_stat_activity this often, ms
+   *  (foreground-observer.ts); while they are visible, their p99 is what the latency budget
+   *  holds, and the canary stands in when they are not. 0: never look (the canary alone). */
+  foregroundIntervalMs: number;
   /** Active client backends (server-wide) above which batches shrink: beyond ~2-3 per core,
    *  queries queue for CPU. 20 suits the 4-8 core servers this usually runs against. */
   activeBackendsThreshold: number;
@@ -80,6 +84,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   latencyBudgetMinMs: 2,
   canaryWindow: 100,
   canaryIntervalMs: 15,
+  foregroundIntervalMs: 20,
   activeBackendsThreshold: 20,
   lockWaitersThreshold: 2,
   replicaLagThresholdMs: 5000,
@@ -143,6 +148,7 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   whole('lockWaitersCritical', 1);
   whole('canaryWindow', 1);
   whole('canaryIntervalMs', 1);
+  whole('foregroundIntervalMs', 0);
 
   const min = num('minBatchSize');
   const initial = num('initialBatchSize');
@@ -218,6 +224,9 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   if (window !== null && window > 1000) problems.push(`canaryWindow must be at most 1000 samples (it travels in workflow state), got ${window}`);
   const interval = num('canaryIntervalMs');
   if (interval !== null && interval > 10_000) problems.push(`canaryIntervalMs must be at most 10000 ms (a window of lookups must fill within minutes), got ${interval}`);
+
+  const observe = num('foregroundIntervalMs');
+  if (observe !== null && observe > 10_000) problems.push(`foregroundIntervalMs must be at most 10000 ms (or 0 to rely on the canary alone), got ${observe}`);
 
   return problems;
 }

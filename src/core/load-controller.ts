@@ -25,6 +25,12 @@
 //   baseline   the canary's baseline (what the budget is relative to) is re-measured from every full
 //              window of quiet lookups — no batch running, seconds after the last — and never set
 //              below the one measured before the step.
+//   foreground while the foreground's own transactions are visible (foreground-transactions.ts) and
+//              a window of them can be read, their p99 against their pre-step baseline is the
+//              latency reading every canary rule above uses, instead of the canary's: it is the
+//              harm itself rather than a proxy for it. The canary stands in when no foreground is
+//              seen, and its critical level still pauses (a foreground blocked outright finishes no
+//              transactions to read). Each baseline is re-measured from its own quiet samples.
 // While a canary is measured, host CPU is advisory: the canary measures the harm to foreground
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
@@ -56,6 +62,13 @@ export interface LoadSample {
    * migration, and re-measure the baseline (see decide).
    */
   canaryQuietSamples?: number[] | null;
+  /**
+   * The foreground's own transactions that ended since the previous sample, their last seen ages
+   * in ms (foreground-observer.ts); null when not observed, empty when none ended since.
+   */
+  foregroundSamples?: number[] | null;
+  /** The quiet ones among `foregroundSamples` (ran with no batch of ours, nor one recently). */
+  foregroundQuietSamples?: number[] | null;
 }
 
 export interface ControllerState {
@@ -83,6 +96,13 @@ export interface ControllerState {
   calmSamples: number;
   /** The last full judgement read "over budget" and waits for the next window to confirm it. */
   canaryOverPending?: boolean;
+  /** The foreground's counterparts of the canary's baseline, floor and windows (optional: states
+   *  from before the foreground was observed lack them). Null baseline: no foreground was seen
+   *  before the step, and the canary alone measures harm. */
+  foregroundBaselineMs?: number | null;
+  foregroundStepBaselineMs?: number | null;
+  foregroundWindow?: number[];
+  foregroundQuietWindow?: number[];
 }
 
 export type ControllerAction = 'continue' | 'pause' | 'resume';
@@ -113,6 +133,15 @@ export const CANARY_MIN_SAMPLES = 5;
  * window to speed up again, stayed there.
  */
 export const CANARY_OVER_SAMPLES = 20;
+/**
+ * The foreground's window holds this many times canaryWindow transactions. They arrive faster than
+ * lookups on any database busy enough to be worth protecting (B2: ~200 a second against 66), and
+ * a transaction's latency has a longer tail than a lookup's, so its windowed p99 needs more of
+ * them to be steady: 300 is its third-largest instead of the second-largest of 100.
+ */
+export const FOREGROUND_WINDOW_PER_CANARY = 3;
+/** Foreground transactions in the controller's window (and in each window of its baseline). */
+export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => boundsOf(config as LoadControlConfig).foregroundWindow;
 /** Calm samples in a row before a critical pause ends. */
 export const RESUME_AFTER_CALM_SAMPLES = 3;
 /** How often a paused controller takes a new sample (within minSleepMs…maxSleepMs). */
@@ -142,6 +171,10 @@ export function initialControllerState(config: LoadControlConfig): ControllerSta
     calmSamples: 0,
     canaryStepBaselineMs: null,
     canaryQuietWindow: [],
+    foregroundBaselineMs: null,
+    foregroundStepBaselineMs: null,
+    foregroundWindow: [],
+    foregroundQuietWindow: [],
   };
 }
 
@@ -149,6 +182,12 @@ export function initialControllerState(config: LoadControlConfig): ControllerSta
 export function withCanaryBaseline(state: ControllerState, ms: number): ControllerState {
   const baseline = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_MS) : null;
   return { ...state, canaryBaselineMs: baseline, canaryStepBaselineMs: baseline, canaryWindow: [], canaryQuietWindow: [] };
+}
+
+/** Records the foreground's baseline measured before the step; null, ≤ 0 or NaN: none was seen. */
+export function withForegroundBaseline(state: ControllerState, ms: number | null): ControllerState {
+  const baseline = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_MS) : null;
+  return { ...state, foregroundBaselineMs: baseline, foregroundStepBaselineMs: baseline, foregroundWindow: [], foregroundQuietWindow: [] };
 }
 
 /**
@@ -199,6 +238,12 @@ export function applyConfigChange(state: ControllerState, previous: LoadControlC
 type CanaryStatus = 'unmeasured' | 'gathering' | 'over' | 'within' | 'comfortable';
 
 interface CanaryReading {
+  /** Which latency it reads: 'canary' or 'foreground' (for reasons). */
+  source: string;
+  /** Samples in its window, and the window's full size. */
+  samples: number;
+  size: number;
+  baselineMs: number;
   status: CanaryStatus;
   p99: number;
   limitMs: number;
@@ -230,40 +275,43 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   const holding = s.paused && !batchRan;
   // The canary has its say once a baseline exists and samples are arriving.
   const canaryInUse = canaryEnabled(config) && s.canaryBaselineMs !== null && (x.canaryMs !== null || x.canarySamples !== null);
-  let baselineMs = s.canaryBaselineMs;
-  // Re-measure the baseline from a full window of quiet lookups — taken with no batch running and
-  // well after the last one (canary-sampler.ts), so they read the foreground as it is now without
+  // Re-measure each baseline from a full window of quiet samples — taken with no batch running and
+  // well after the last one (batch-clock.ts), so they read the foreground as it is now without
   // this migration. Load we do not cause (a neighbour, a report, a busy CI machine) raises every
   // lookup alike; judged against the pre-step baseline it read as our harm, and the controller
   // backed off to its floor — 100 rows every 8 s — and stayed there, because backing off could not
   // lower it. Nor can a re-measured baseline go below the one taken before the step: the budget
-  // never gets tighter than at the start. Quiet lookups exist only in long pauses (the gap is
+  // never gets tighter than at the start. Quiet samples exist only in long pauses (the gap is
   // seconds), which is where the controller has backed off far enough to ask whether it is the
   // cause; a critical pause gathers them too.
-  let quietWindow = s.canaryQuietWindow ?? [];
-  if (canaryInUse && x.canaryQuietSamples !== null && x.canaryQuietSamples.length > 0) quietWindow = [...quietWindow, ...x.canaryQuietSamples].slice(-b.window);
-  if (canaryInUse && quietWindow.length >= b.window) {
-    const idle = canaryBaseline(quietWindow, b.window);
-    const floor = s.canaryStepBaselineMs ?? baselineMs!;
-    const next = idle === null ? baselineMs! : Math.min(Math.max(idle, floor), MAX_MS);
-    if (next !== baselineMs) {
-      reasons.push(`canary baseline re-measured with no batch running: ${fmt(baselineMs!)} → ${fmt(next)} ms${next === floor ? ' (the pre-step baseline, its floor)' : ''}`);
-      baselineMs = next;
-    }
-    // Each re-measurement from lookups of its own.
-    quietWindow = [];
-  }
-  const canary = readCanary(canaryWindow, canaryInUse ? baselineMs : null, c, b.window, holding);
+  const canaryBase = remeasureBaseline('canary', canaryInUse, s.canaryBaselineMs, s.canaryStepBaselineMs, s.canaryQuietWindow ?? [], x.canaryQuietSamples, b.window, reasons);
+  const baselineMs = canaryBase.baselineMs;
+  const quietWindow = canaryBase.quietWindow;
+  const canary = readCanary('canary', canaryWindow, canaryInUse ? baselineMs : null, c, b.window, holding);
+  // The foreground's own transactions, when seen before the step and observed now.
+  const foregroundInUse = canaryEnabled(config) && s.foregroundBaselineMs !== null && x.foregroundSamples !== null;
+  let foregroundWindow = s.foregroundWindow ?? [];
+  if (x.foregroundSamples !== null && x.foregroundSamples.length > 0) foregroundWindow = [...foregroundWindow, ...x.foregroundSamples].slice(-b.foregroundWindow);
+  const foregroundBase = remeasureBaseline('foreground', foregroundInUse, s.foregroundBaselineMs ?? null, s.foregroundStepBaselineMs, s.foregroundQuietWindow ?? [], x.foregroundQuietSamples, b.foregroundWindow, reasons);
+  // A transaction's tail is long: its critical level needs as many samples as "over" does, where
+  // a lookup's (which a blocked table turns into a run of timeouts) needs a handful.
+  const foreground = readCanary('foreground', foregroundWindow, foregroundInUse ? foregroundBase.baselineMs : null, c, b.foregroundWindow, holding, CANARY_OVER_SAMPLES);
+  // The reading the budget rules use: the foreground's while a window of it can be read (it
+  // fills faster than the canary's on any busy database), else the canary's.
+  const latency = foreground.status !== 'unmeasured' && foreground.status !== 'gathering' ? foreground : canary;
+  const latencyInUse = canaryInUse || foregroundInUse;
   const expectedMs = smoothedRowMs === null ? null : smoothedRowMs * s.batchSize;
 
   // Critical signals.
   const critical: string[] = [];
   if (x.cpu !== null && x.cpu > c.cpuCritical) {
-    if (canaryInUse) reasons.push(`cpu ${fmt(x.cpu)} % over critical ${c.cpuCritical} % (advisory: the canary measures the foreground directly)`);
+    if (latencyInUse) reasons.push(`cpu ${fmt(x.cpu)} % over critical ${c.cpuCritical} % (advisory: the latency budget measures the foreground directly)`);
     else critical.push(`cpu ${fmt(x.cpu)} % over critical ${c.cpuCritical} %`);
   }
   if (x.memory !== null && x.memory > c.memoryCritical) critical.push(`memory ${fmt(x.memory)} % over critical ${c.memoryCritical} %`);
-  if (canary.critical) critical.push(`canary p99 ${fmt(canary.p99)} ms over critical ${fmt(c.canaryCritical)} × baseline ${fmt(baselineMs!)} ms`);
+  for (const r of latency === canary ? [canary] : [foreground, canary]) {
+    if (r.critical) critical.push(`${r.source} p99 ${fmt(r.p99)} ms over critical ${fmt(c.canaryCritical)} × baseline ${fmt(r.baselineMs)} ms`);
+  }
   if (x.activeBackends !== null && x.activeBackends > c.activeBackendsCritical) critical.push(`${x.activeBackends} active backends over critical ${c.activeBackendsCritical}`);
   if (x.lockWaiters !== null && x.lockWaiters > c.lockWaitersCritical) critical.push(`${x.lockWaiters} lock waiters over critical ${c.lockWaitersCritical}`);
   if (x.replicaLagMs !== null && x.replicaLagMs > c.replicaLagCriticalMs) critical.push(`replica lag ${fmt(x.replicaLagMs)} ms over critical ${c.replicaLagCriticalMs} ms`);
@@ -284,7 +332,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     push(1 - f, s.sleepMs + SLOW_BATCH_PAUSE_MS, `batch took ${fmt(x.batchMs!)} ms, over queryTimeThreshold ${c.queryTimeThresholdMs} ms: batch −${pct} %, pause +${SLOW_BATCH_PAUSE_MS} ms`);
   }
   if (x.cpu !== null && x.cpu > c.cpuThreshold) {
-    if (canaryInUse) reasons.push(`cpu ${fmt(x.cpu)} % over ${c.cpuThreshold} % (advisory: the canary decides)`);
+    if (latencyInUse) reasons.push(`cpu ${fmt(x.cpu)} % over ${c.cpuThreshold} % (advisory: the latency budget decides)`);
     else push(1 - f, backoff, `cpu ${fmt(x.cpu)} % over ${c.cpuThreshold} %: batch −${pct} %, pause doubled`);
   }
   if (x.memory !== null && x.memory > c.memoryThreshold) push(1 - f, backoff, `memory ${fmt(x.memory)} % over ${c.memoryThreshold} %: batch −${pct} %, pause doubled`);
@@ -299,27 +347,27 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   }
   let clearCanary = false;
   let canaryOverPending = s.canaryOverPending === true;
-  if (canary.status === 'over' && !holding && !canary.critical && !canaryOverPending) {
+  if (latency.status === 'over' && !holding && !latency.critical && !canaryOverPending) {
     // Over budget once: confirmed on a fresh window before anything changes. Harm from our batches
     // persists while they run; a fsync stall or a checkpoint is over in a window. Acting on single
     // windows, two 11–13 ms lookups among a hundred 2–3 ms ones halved the batch again and again
     // and sent B2's step to its floor.
     canaryOverPending = true;
     clearCanary = true;
-    reasons.push(`canary p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms: confirming on the next window before slowing down`);
-  } else if (canary.status === 'over' && !holding) {
+    reasons.push(`${latency.source} p99 ${fmt(latency.p99)} ms over budget ${fmt(latency.limitMs)} ms: confirming on the next window before slowing down`);
+  } else if (latency.status === 'over' && !holding) {
     canaryOverPending = false;
     // Proportional to the overshoot so a large one converges in a step or two, not ten.
-    const by = Math.max(0.5, Math.min(1 - f, 1 / canary.overshoot));
-    const grow = Math.min(2, canary.overshoot * (1 + f));
-    push(by, Math.max(s.sleepMs + CANARY_PAUSE_STEP_MS, s.sleepMs * grow), `canary p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms (${fmt(canary.overshoot)}×): batch ×${fmt(by)}, pause ×${fmt(grow)} (at least +${CANARY_PAUSE_STEP_MS} ms)`);
+    const by = Math.max(0.5, Math.min(1 - f, 1 / latency.overshoot));
+    const grow = Math.min(2, latency.overshoot * (1 + f));
+    push(by, Math.max(s.sleepMs + CANARY_PAUSE_STEP_MS, s.sleepMs * grow), `${latency.source} p99 ${fmt(latency.p99)} ms over budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×): batch ×${fmt(by)}, pause ×${fmt(grow)} (at least +${CANARY_PAUSE_STEP_MS} ms)`);
     // New settings: judge them on samples taken under them. (While paused nothing changes, so the
     // window just slides: emptying it there would restart the count with every noisy sample.)
     clearCanary = true;
   }
 
   // A pending "over" that the next window (with enough lookups to judge) does not confirm lapses.
-  if ((canary.status === 'within' || canary.status === 'comfortable') && canaryWindow.length >= Math.min(CANARY_OVER_SAMPLES, b.window)) {
+  if ((latency.status === 'within' || latency.status === 'comfortable') && latency.samples >= Math.min(CANARY_OVER_SAMPLES, latency.size)) {
     canaryOverPending = false;
   }
 
@@ -334,11 +382,11 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
 
   // Relief: speed up only with no pressure, while running, and with the foreground's consent.
   if (!pressure && !s.paused && critical.length === 0 && batchRan) {
-    const consent = !canaryInUse || canary.status === 'comfortable';
+    const consent = !latencyInUse || latency.status === 'comfortable';
     if (!consent) {
-      reasons.push(canary.status === 'gathering' || canaryWindow.length < b.window
-        ? `holding: gathering canary samples (${canaryWindow.length}/${b.window})`
-        : `holding: canary p99 ${fmt(canary.p99)} ms within budget ${fmt(canary.limitMs)} ms but not comfortably under it`);
+      reasons.push(latency.status === 'gathering' || latency.samples < latency.size
+        ? `holding: gathering ${latency.source} samples (${latency.samples}/${latency.size})`
+        : `holding: ${latency.source} p99 ${fmt(latency.p99)} ms within budget ${fmt(latency.limitMs)} ms but not comfortably under it`);
     } else {
       const fast = x.batchMs! < c.queryTimeThresholdMs / 2;
       if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) {
@@ -349,12 +397,12 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
       // only far under the budget (p99 under half of it); closer, only the proportional step
       // below applies: a 100 ms cut at a 300 ms pause nearly doubles the rate, and three of them
       // in a row took B2's foreground from 1.2× to 1.8× its baseline.
-      const farUnder = !canaryInUse || canary.overshoot < CANARY_FAR_UNDER;
+      const farUnder = !latencyInUse || latency.overshoot < CANARY_FAR_UNDER;
       if (fast && farUnder) sleep -= FAST_BATCH_RELIEF_MS;
-      if (canaryInUse) {
+      if (latencyInUse) {
         // Rounded down, so a short pause still reaches 0 (rounded, 2 ms × 0.8 stays 2 ms forever).
         sleep = Math.floor(sleep * (1 - f));
-        reasons.push(`canary p99 ${fmt(canary.p99)} ms comfortably under budget ${fmt(canary.limitMs)} ms: pause −${pct} %`);
+        reasons.push(`${latency.source} p99 ${fmt(latency.p99)} ms comfortably under budget ${fmt(latency.limitMs)} ms: pause −${pct} %`);
         // The faster settings are judged on a full window of their own samples before the next
         // step up: with the canary sampled continuously, a decision per batch would otherwise ramp
         // up hundreds of times on one window's evidence and race past the budget.
@@ -383,7 +431,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     // Judge recovery on samples taken during the pause only.
     clearCanary = clearCanary || !s.paused;
   } else if (paused) {
-    const notCalm = aboveNormal(x, c, canary, canaryInUse);
+    const notCalm = aboveNormal(x, c, latency, latencyInUse);
     if (notCalm.length > 0) {
       calmSamples = 0;
       action = 'pause';
@@ -416,6 +464,10 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     canaryStepBaselineMs: s.canaryStepBaselineMs ?? null,
     canaryQuietWindow: quietWindow,
     canaryOverPending,
+    foregroundBaselineMs: foregroundBase.baselineMs,
+    foregroundStepBaselineMs: s.foregroundStepBaselineMs ?? null,
+    foregroundWindow: clearCanary ? [] : foregroundWindow,
+    foregroundQuietWindow: foregroundBase.quietWindow,
   };
   // A paused controller samples every PAUSED_POLL_MS whatever the pause between batches had grown
   // to: samples are how it sees recovery (and a fresh baseline), and one lookup a second costs
@@ -429,8 +481,35 @@ export function canaryP99(state: ControllerState): number | null {
   return state.canaryWindow.length > 0 ? p99(state.canaryWindow) : null;
 }
 
-function readCanary(window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number, holding: boolean): CanaryReading {
-  if (baseline === null) return { status: 'unmeasured', p99: 0, limitMs: 0, overshoot: 0, critical: false };
+/**
+ * A latency signal's baseline after this sample's quiet samples (see decide): each full window of
+ * them re-measures it, never below the floor measured before the step.
+ */
+function remeasureBaseline(
+  source: string,
+  inUse: boolean,
+  baselineMs: number | null,
+  floorMs: number | null | undefined,
+  quietWindow: readonly number[],
+  fresh: readonly number[] | null,
+  size: number,
+  reasons: string[],
+): { baselineMs: number | null; quietWindow: number[] } {
+  let window = [...quietWindow];
+  if (!inUse || baselineMs === null) return { baselineMs, quietWindow: window };
+  if (fresh !== null && fresh.length > 0) window = [...window, ...fresh].slice(-size);
+  if (window.length < size) return { baselineMs, quietWindow: window };
+  const idle = canaryBaseline(window, size);
+  const floor = floorMs ?? baselineMs;
+  const next = idle === null ? baselineMs : Math.min(Math.max(idle, floor), MAX_MS);
+  if (next !== baselineMs) reasons.push(`${source} baseline re-measured with no batch running: ${fmt(baselineMs)} → ${fmt(next)} ms${next === floor ? ' (the pre-step baseline, its floor)' : ''}`);
+  // Each re-measurement from samples of its own.
+  return { baselineMs: next, quietWindow: [] };
+}
+
+function readCanary(source: string, window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number, holding: boolean, criticalSamples = CANARY_MIN_SAMPLES): CanaryReading {
+  const samples = window.length;
+  if (baseline === null) return { source, samples, size, baselineMs: 0, status: 'unmeasured', p99: 0, limitMs: 0, overshoot: 0, critical: false };
   // Relative to the baseline, but never below an absolute p99 (latencyBudgetMinMs): below a few
   // milliseconds a ratio measures noise, not harm, and a ratio alone drove the controller to its
   // floor on a quiet 2-core machine (idle lookups 0.4 ms, lookups during a batch 0.5–1.7 ms).
@@ -438,10 +517,10 @@ function readCanary(window: readonly number[], baseline: number | null, c: LoadC
   // foreground whose canary reads 2 ms allowed 2× — and B2's foreground went to 2.2× its p99.
   const floorMs = Math.max(0, c.latencyBudgetMinMs);
   const limitMs = Math.max(c.latencyBudget * baseline, floorMs);
-  if (window.length < Math.min(CANARY_MIN_SAMPLES, size)) return { status: 'gathering', p99: 0, limitMs, overshoot: 0, critical: false };
+  if (window.length < Math.min(CANARY_MIN_SAMPLES, size)) return { source, samples, size, baselineMs: baseline, status: 'gathering', p99: 0, limitMs, overshoot: 0, critical: false };
   const value = p99(window);
   const overshoot = value / limitMs;
-  const critical = value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);
+  const critical = window.length >= Math.min(criticalSamples, size) && value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);
   // Over budget is proven by fewer samples (a smaller window's p99 only reads lower); room to
   // speed up needs the full window, which also spaces increases out after every decrease.
   // While paused, a few samples over budget keep the pause going (CANARY_MIN_SAMPLES); while
@@ -450,7 +529,7 @@ function readCanary(window: readonly number[], baseline: number | null, c: LoadC
   let status: CanaryStatus = 'within';
   if (overshoot > 1 && overEvidence) status = 'over';
   else if (window.length >= size && overshoot < CANARY_COMFORT) status = 'comfortable';
-  return { status, p99: value, limitMs, overshoot, critical };
+  return { source, samples, size, baselineMs: baseline, status, p99: value, limitMs, overshoot, critical };
 }
 
 /** Signals still over their normal threshold (what keeps a pause going). */
@@ -462,8 +541,8 @@ function aboveNormal(x: CleanSample, c: LoadControlConfig, canary: CanaryReading
   if (x.lockWaiters !== null && x.lockWaiters > c.lockWaitersThreshold) out.push(`${x.lockWaiters} lock waiters over ${c.lockWaitersThreshold}`);
   if (x.replicaLagMs !== null && x.replicaLagMs > c.replicaLagThresholdMs) out.push(`replica lag ${fmt(x.replicaLagMs)} ms over ${c.replicaLagThresholdMs} ms`);
   if (canaryInUse) {
-    if (canary.status === 'over') out.push(`canary p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms`);
-    if (canary.status === 'gathering') out.push('gathering canary samples');
+    if (canary.status === 'over') out.push(`${canary.source} p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms`);
+    if (canary.status === 'gathering') out.push(`gathering ${canary.source} samples`);
   }
   return out;
 }
@@ -475,6 +554,7 @@ interface Bounds {
   maxSleep: number;
   factor: number;
   window: number;
+  foregroundWindow: number;
 }
 
 /** Bounds that hold even for a config validateLoadControl would reject (repaired, never thrown). */
@@ -493,6 +573,7 @@ function boundsOf(config: LoadControlConfig): Bounds {
     maxSleep: Math.min(maxSleep, MAX_MS),
     factor,
     window,
+    foregroundWindow: window * FOREGROUND_WINDOW_PER_CANARY,
   };
 }
 
@@ -518,6 +599,8 @@ interface CleanSample {
   canaryMs: number | null;
   canarySamples: number[] | null;
   canaryQuietSamples: number[] | null;
+  foregroundSamples: number[] | null;
+  foregroundQuietSamples: number[] | null;
 }
 
 /** Unknown (null) for anything that is not a usable number; unknown signals neither throttle nor block a resume. */
@@ -541,6 +624,8 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
     canaryMs: nonNegative(s.canaryMs, MAX_MS),
     canarySamples: msList(s.canarySamples),
     canaryQuietSamples: msList(s.canaryQuietSamples),
+    foregroundSamples: msList(s.foregroundSamples),
+    foregroundQuietSamples: msList(s.foregroundQuietSamples),
   };
 }
 
@@ -552,7 +637,7 @@ function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bo
     const value = ms(v);
     return value !== null && value > 0 ? value : null;
   };
-  const window = (v: unknown): number[] => (Array.isArray(v) ? v.map(ms).filter((x): x is number => x !== null).slice(-b.window) : []);
+  const window = (v: unknown, size = b.window): number[] => (Array.isArray(v) ? v.map(ms).filter((x): x is number => x !== null).slice(-size) : []);
   return {
     batchSize: clampInt(finiteOr(s.batchSize, b.minBatch), b.minBatch, b.maxBatch),
     sleepMs: clampInt(finiteOr(s.sleepMs, b.minSleep), b.minSleep, b.maxSleep),
@@ -567,6 +652,10 @@ function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bo
     canaryStepBaselineMs: positive(s.canaryStepBaselineMs) ?? positive(s.canaryBaselineMs),
     canaryQuietWindow: window(s.canaryQuietWindow),
     canaryOverPending: s.canaryOverPending === true,
+    foregroundBaselineMs: positive(s.foregroundBaselineMs),
+    foregroundStepBaselineMs: positive(s.foregroundStepBaselineMs) ?? positive(s.foregroundBaselineMs),
+    foregroundWindow: window(s.foregroundWindow, b.foregroundWindow),
+    foregroundQuietWindow: window(s.foregroundQuietWindow, b.foregroundWindow),
   };
 }
 

@@ -22,6 +22,8 @@ import {
   PAUSED_POLL_MS,
   RESUME_AFTER_CALM_SAMPLES,
   withCanaryBaseline,
+  foregroundWindowSize,
+  withForegroundBaseline,
 } from '../../src/core/load-controller';
 
 // The ratio rules are tested on their own (no absolute headroom floor); the floor has its own test.
@@ -138,6 +140,9 @@ describe('config', () => {
     assert.deepEqual(problems({ canaryIntervalMs: 0 }), ['canaryIntervalMs must be a whole number ≥ 1, got 0']);
     assert.deepEqual(problems({ canaryIntervalMs: 60_000 }), ['canaryIntervalMs must be at most 10000 ms (a window of lookups must fill within minutes), got 60000']);
     assert.deepEqual(problems({ canaryIntervalMs: 50 }), []);
+    assert.deepEqual(problems({ foregroundIntervalMs: 0 }), [], '0: the canary alone');
+    assert.deepEqual(problems({ foregroundIntervalMs: -5 }), ['foregroundIntervalMs must be a whole number ≥ 0, got -5']);
+    assert.deepEqual(problems({ foregroundIntervalMs: 20_000 }), ['foregroundIntervalMs must be at most 10000 ms (or 0 to rely on the canary alone), got 20000']);
     assert.deepEqual(problems({ maxBatchSize: 1500.5 }), ['maxBatchSize must be a whole number ≥ 1, got 1500.5']);
     assert.deepEqual(problems({ cpuThreshold: Number.NaN }), ['cpuThreshold must be a finite number, got NaN']);
     assert.deepEqual(problems({ cpuThreshold: '60' }), ['cpuThreshold must be a finite number, got "60"']);
@@ -384,6 +389,76 @@ describe('foreground latency budget (canary)', () => {
     assert.deepEqual(withCanaryBaseline(start({ canaryWindow: [1, 2] }), 0.8).canaryWindow, []);
     assert.equal(withCanaryBaseline(start(), Number.NaN).canaryBaselineMs, null);
     assert.equal(withCanaryBaseline(start(), -3).canaryBaselineMs, null);
+  });
+});
+
+describe('foreground latency budget (the foreground\'s own transactions)', () => {
+  const full = (ms: number) => Array.from({ length: config.canaryWindow }, () => ms);
+  const fgFull = (ms: number) => Array.from({ length: foregroundWindowSize(config) }, () => ms);
+  /** Canary baseline 1 ms, foreground baseline 4 ms (budget 6 ms). */
+  const both = (over: Partial<ControllerState> = {}): ControllerState => withForegroundBaseline(withCanaryBaseline(start({ canaryOverPending: true, ...over }), 1), 4);
+
+  test('while a window of foreground transactions can be read, it governs: over budget backs off though the canary reads comfortable', () => {
+    const d = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: full(12) }), config);
+    assert.equal(d.batchSize, 500, 'foreground 12 ms against a 6 ms budget: halved');
+    assert.match(d.reasons.join('\n'), /foreground p99 12 ms over budget 6 ms/);
+    assert.deepEqual(d.state.foregroundWindow, [], 'new settings are judged on new samples');
+    assert.deepEqual(d.state.canaryWindow, []);
+  });
+
+  test('…and comfortable lets it speed up though the canary reads over budget', () => {
+    const d = decide(both({ sleepMs: 1000 }), quiet({ batchMs: 100, canarySamples: full(1.6), foregroundSamples: fgFull(4) }), config);
+    assert.equal(d.batchSize, 1200);
+    assert.ok(d.sleepMs < 1000, `${d.sleepMs} ms`);
+  });
+
+  test('the canary stands in while too few foreground transactions arrive (or none was seen before the step)', () => {
+    const few = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(4), foregroundSamples: [4, 4] }), config);
+    assert.equal(few.batchSize, 500, 'the canary, 4 ms against 1.5 ms');
+    assert.match(few.reasons.join('\n'), /canary p99 4 ms over budget/);
+    const unseen = decide(withCanaryBaseline(start({ canaryOverPending: true }), 1), quiet({ batchMs: 100, canarySamples: full(4), foregroundSamples: full(40) }), config);
+    assert.equal(unseen.batchSize, 500);
+    assert.equal(unseen.state.foregroundBaselineMs, null);
+  });
+
+  test('the canary\'s critical level still pauses while the foreground governs (a blocked foreground finishes nothing to read)', () => {
+    const d = decide(both(), quiet({ batchMs: 100, canarySamples: full(10), foregroundSamples: full(4) }), config);
+    assert.equal(d.action, 'pause');
+    assert.match(d.reasons.join('\n'), /canary p99 10 ms over critical/);
+  });
+
+  test('its window is three canary windows; its critical level needs as many transactions as "over" does', () => {
+    assert.equal(foregroundWindowSize(config), 3 * config.canaryWindow);
+    const few = decide(both(), quiet({ batchMs: 100, foregroundSamples: Array.from({ length: CANARY_OVER_SAMPLES - 1 }, () => 40) }), config);
+    assert.equal(few.action, 'continue', 'a handful of slow transactions is the tail, not a crisis');
+    const enough = decide(both(), quiet({ batchMs: 100, foregroundSamples: Array.from({ length: CANARY_OVER_SAMPLES }, () => 40) }), config);
+    assert.equal(enough.action, 'pause');
+    assert.match(enough.reasons.join('\n'), /foreground p99 40 ms over critical/);
+  });
+
+  test('its baseline is re-measured from quiet transactions, never below the pre-step one', () => {
+    const up = decide(both(), quiet({ batchMs: 0, rows: 0, foregroundSamples: fgFull(9), foregroundQuietSamples: fgFull(9) }), config);
+    assert.equal(up.state.foregroundBaselineMs, 9);
+    assert.equal(up.state.canaryBaselineMs, 1, 'each signal from its own quiet samples');
+    assert.match(up.reasons.join('\n'), /foreground baseline re-measured with no batch running: 4 → 9 ms/);
+    const down = decide(up.state, quiet({ batchMs: 0, rows: 0, foregroundSamples: fgFull(1), foregroundQuietSamples: fgFull(1) }), config);
+    assert.equal(down.state.foregroundBaselineMs, 4);
+  });
+
+  test('latencyBudget 0 ignores it; a state from before it existed keeps the canary in charge', () => {
+    const off = resolveLoadControl({ latencyBudget: 0, latencyBudgetMinMs: 0 });
+    const d = decide(both(), quiet({ batchMs: 100, foregroundSamples: full(40) }), off);
+    assert.equal(d.batchSize, 1200);
+    const old = { ...withCanaryBaseline(start({ canaryOverPending: true }), 1) } as Partial<ControllerState>;
+    for (const k of ['foregroundBaselineMs', 'foregroundStepBaselineMs', 'foregroundWindow', 'foregroundQuietWindow'] as const) delete old[k];
+    const o = decide(old as ControllerState, quiet({ batchMs: 100, canarySamples: full(4), foregroundSamples: full(40) }), config);
+    assert.equal(o.batchSize, 500);
+    assert.match(o.reasons.join('\n'), /canary p99 4 ms over budget/);
+  });
+
+  test('withForegroundBaseline: null or nonsense means none was seen', () => {
+    for (const bad of [null, 0, -1, Number.NaN]) assert.equal(withForegroundBaseline(start(), bad).foregroundBaselineMs, null);
+    assert.equal(withForegroundBaseline(start(), 3).foregroundStepBaselineMs, 3);
   });
 });
 

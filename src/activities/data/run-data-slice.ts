@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
 import { canaryEnabled, type LoadControlConfig, resolveLoadControl } from '../../core/load-control-config';
-import { type ControllerState, decide, type LoadSample, withCanaryBaseline } from '../../core/load-controller';
+import { canaryBaseline, type ControllerState, decide, foregroundWindowSize, type LoadSample, withCanaryBaseline, withForegroundBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
 import { type MigrationMetrics } from '../../metrics/migration-metrics';
@@ -18,6 +18,7 @@ import { cancellableSleep, throwIfCancelled, whileHeartbeating, withCancellableC
 import { withLockRetry } from '../runtime/lock-retry';
 import { type Canary, withDedicatedCanary } from '../load/canary';
 import { startCanarySampler } from '../load/canary-sampler';
+import { type ForegroundObserver, withForegroundObserver } from '../load/foreground-observer';
 import { readCheckpoint, type CheckpointState } from './checkpoint';
 import { type DatabaseLoad, type LoadSource } from './load-source';
 import { loadCreateRecordsRows, loadRowHandler } from './migration-code';
@@ -110,11 +111,15 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   // The canary gets a connection of its own for the slice, so each lookup is one round trip.
   // latencyBudget 0 switches it off: nothing is measured that nothing would read.
   // Resolved: a run started before canaryIntervalMs existed carries no value for it.
-  const { canaryIntervalMs, canaryWindow } = resolveLoadControl(input.loadControl);
+  const { canaryIntervalMs, canaryWindow, foregroundIntervalMs } = resolveLoadControl(input.loadControl);
   let sliceStarted = Date.now();
   const withCanary = <T>(work: (canary: Canary | null) => Promise<T>): Promise<T> =>
     canaryEnabled(input.loadControl) ? withDedicatedCanary(db, step.table, shape.key[0]!.name, work, { commits: true }) : work(null);
-  await withCanary(async (canary) => {
+  // The foreground's own transactions (foreground-observer.ts), watched on a connection of their
+  // own while the canary is; the budget needs neither when latencyBudget is 0.
+  const withObserver = <T>(work: (observer: ForegroundObserver | null) => Promise<T>): Promise<T> =>
+    withForegroundObserver(db, { intervalMs: canaryEnabled(input.loadControl) ? foregroundIntervalMs : 0, quietAfterMs: CANARY_QUIET_AFTER_MS }, work);
+  await withObserver((observer) => withCanary(async (canary) => {
     const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
     if (canary && state.canaryBaselineMs === null) {
       // Once per step, before its first batch (see BASELINE_WINDOWS). With 100 samples a window's
@@ -123,7 +128,15 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       // (latencyBudgetMinMs) keeps that jitter from reading as harm.
       // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
       state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(baselineSamples({ canaryWindow }), { intervalMs: canaryIntervalMs, window: canaryWindow })));
+      // The foreground's transactions that ended meanwhile. Too few to fill a window (an idle
+      // database, a trickle of traffic): the canary alone measures.
+      // At least one of its (larger) windows, reduced as the median of each window's p99.
+      const seen = observer?.drain().samples ?? [];
+      const window = foregroundWindowSize({ canaryWindow });
+      state = withForegroundBaseline(state, seen.length >= window ? canaryBaseline(seen, window) : null);
     }
+    // What ended before the first batch is not evidence about it.
+    observer?.drain();
 
     // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a
     // round trip and a scan of every backend's status, so it is read at most once per
@@ -141,7 +154,18 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
     const sample = async (batchMs: number, rowCount: number): Promise<LoadSample> => {
       const [host, load] = await Promise.all([deps.loadSource.host(), databaseLoad()]);
       const drained = sampler?.drain() ?? null;
-      return { batchMs, rows: rowCount, ...host, ...load, canaryMs: drained?.samples.at(-1) ?? null, canarySamples: drained?.samples ?? null, canaryQuietSamples: drained?.quiet ?? null };
+      const seen = observer?.drain() ?? null;
+      return {
+        batchMs,
+        rows: rowCount,
+        ...host,
+        ...load,
+        canaryMs: drained?.samples.at(-1) ?? null,
+        canarySamples: drained?.samples ?? null,
+        canaryQuietSamples: drained?.quiet ?? null,
+        foregroundSamples: seen?.samples ?? null,
+        foregroundQuietSamples: seen?.quiet ?? null,
+      };
     };
 
     sliceStarted = Date.now();
@@ -190,6 +214,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
             log: deps.log,
           });
         sampler?.batchStarted();
+        observer?.batchStarted();
         const outcome: BatchOutcome = await withLockRetry(
           `step ${step.index + 1} (${step.label})`,
           async () => {
@@ -203,7 +228,10 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
             }
           },
           { budgetMs: input.options.lockWaitBudgetMs },
-        ).finally(() => sampler?.batchEnded());
+        ).finally(() => {
+          sampler?.batchEnded();
+          observer?.batchEnded();
+        });
         const batchMs = performance.now() - started;
         batchesRun += 1;
         checkpoint = {
@@ -250,7 +278,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
     } finally {
       await sampler?.stop();
     }
-  });
+  }));
   checkpoint = (await readCheckpoint(db, input.migrationId, step.index)) ?? checkpoint;
   // This slice's own rate: the workflow smooths across slices for the progress query.
   const sliceSeconds = Math.max(0.001, (Date.now() - sliceStarted) / 1000);

@@ -1,0 +1,68 @@
+// Foreground transactions as the database sees them, from snapshots of pg_stat_activity taken a
+// few milliseconds apart: every transaction in flight in another client session, with the time it
+// began and its age at the snapshot. A transaction seen in one snapshot and gone in the next has
+// ended; its last seen age is its sample. Pure, so the bookkeeping is unit-tested without a server.
+//
+// Why this exists beside the canary: the canary is one committing lookup, and the harm a migration
+// does to a real foreground is often amplified by the foreground itself — a transaction slowed by
+// CPU contention holds its row locks longer and the next ones queue behind it. In B2 the canary's
+// p99 read 1.0–1.4× its baseline while pgbench's p99 doubled. The foreground's own transactions
+// carry every such effect, whatever the workload looks like.
+//
+// Sampling bias, and why it does not matter for a ratio: a transaction shorter than the sampling
+// interval is seen with probability proportional to its length, at an age uniform over it. The
+// samples are therefore the length-biased age distribution, not the duration distribution. When
+// the migration stretches the durations by some factor, the ages stretch by the same factor, so
+// their high quantiles, compared with the same statistic measured before the step, read the ratio
+// the budget is about.
+
+/** One in-flight transaction in one snapshot. */
+export interface InFlight {
+  /** Backend pid and transaction start, which together name the transaction. */
+  pid: number;
+  startedAt: number;
+  /** Its age at the snapshot, ms. */
+  ageMs: number;
+}
+
+/** What is known of a transaction still in flight: its largest age seen, and whether every
+ *  snapshot that saw it was quiet (no batch of ours running, nor recently: see canary-sampler.ts). */
+export interface OpenTransaction {
+  ageMs: number;
+  quiet: boolean;
+}
+
+/** Transactions seen in the last snapshot, by pid and start. */
+export type OpenTransactions = ReadonlyMap<string, OpenTransaction>;
+
+export interface FinishedTransaction {
+  /** Last seen age, ms. */
+  ageMs: number;
+  /** It ran (as far as the snapshots show) while the migration was quiet, including the
+   *  snapshot that found it gone: it measures the foreground without this migration. */
+  quiet: boolean;
+}
+
+export interface TrackResult {
+  open: Map<string, OpenTransaction>;
+  finished: FinishedTransaction[];
+}
+
+const keyOf = (t: InFlight) => `${t.pid}:${t.startedAt}`;
+
+/**
+ * Folds one snapshot into the open transactions. `quiet` says whether the migration was quiet
+ * since the previous snapshot and now; a transaction stays quiet only while every snapshot is.
+ */
+export function trackTransactions(previous: OpenTransactions, snapshot: readonly InFlight[], quiet: boolean): TrackResult {
+  const open = new Map<string, OpenTransaction>();
+  for (const t of snapshot) {
+    if (!Number.isFinite(t.ageMs) || t.ageMs < 0 || !Number.isFinite(t.startedAt)) continue;
+    const key = keyOf(t);
+    const before = open.get(key) ?? previous.get(key);
+    open.set(key, { ageMs: Math.max(before?.ageMs ?? 0, t.ageMs), quiet: (before?.quiet ?? true) && quiet });
+  }
+  const finished: FinishedTransaction[] = [];
+  for (const [key, t] of previous) if (!open.has(key)) finished.push({ ageMs: t.ageMs, quiet: t.quiet && quiet });
+  return { open, finished };
+}

@@ -1,0 +1,161 @@
+// The foreground's own transactions as the load controller's latency reading, against a real
+// Postgres. First the observer alone: it sees another application's transactions end (at about
+// their real length) and never this tool's own sessions, and it tells quiet ones (no batch of ours
+// running) from the rest. Then a real data slice: a foreground of short transactions is measured
+// before the step; when its transactions slow down (nothing the canary's lookups notice), the
+// controller backs off, naming the foreground. With the observer switched off
+// (foregroundIntervalMs 0) no foreground is measured and the canary alone judges.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { createActivities } from '../../src/activities/create-activities';
+import { startForegroundObserver } from '../../src/activities/load/foreground-observer';
+import { createMigrationRegistry } from '../../src/activities/migration-registry';
+import { loadMigrations } from '../../src/client/load-migrations';
+import { type DataStep, isDataStep } from '../../src/core/data-plan';
+import { resolveLoadControl } from '../../src/core/load-control-config';
+import { type ControllerState, initialControllerState } from '../../src/core/load-controller';
+import { DEFAULT_RUN_OPTIONS } from '../../src/core/run-options';
+import { openTargetDatabase, type TargetDatabase } from '../../src/db/connect';
+import { createLogger } from '../../src/logging/logger';
+import { createItemsTable, loadControlSource, sleep, updateItemsStep } from '../helpers/data-steps';
+import { createTestDatabase, type TestDatabase } from '../helpers/env';
+import { createMigrationsDir, type MigrationsDir, migrationSource } from '../helpers/migrations';
+
+let database: TestDatabase;
+let target: TargetDatabase;
+const dirs: MigrationsDir[] = [];
+
+before(async () => {
+  database = await createTestDatabase('foreground_observer');
+  target = openTargetDatabase(database.url, { max: 6 });
+});
+
+after(async () => {
+  await target?.close();
+  for (const d of dirs) await d.cleanup();
+  await database?.drop();
+});
+
+/**
+ * `clients` sessions named `name`, each running transactions that last `holdMs()` ms (read at
+ * every transaction, so a test can change it) back to back, until stopped.
+ */
+function startForeground(url: string, name: string, clients: number, holdMs: () => number): { stop(): Promise<void> } {
+  let stopped = false;
+  const loops = Array.from({ length: clients }, async () => {
+    const client = new pg.Client({ connectionString: url, application_name: name });
+    await client.connect();
+    try {
+      while (!stopped) await client.query(`BEGIN; SELECT pg_sleep(${holdMs() / 1000}); COMMIT`);
+    } finally {
+      await client.end();
+    }
+  });
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+describe('foreground observer', () => {
+  test("sees another application's transactions end, at about their length, and none of this tool's", async () => {
+    const shop = startForeground(database.url, 'shop', 2, () => 40);
+    // This tool's own sessions (workers, CLI) are named stockrx-migrate…: much longer transactions.
+    const ours = startForeground(database.url, 'stockrx-migrate worker', 1, () => 300);
+    const observer = await target.db.connection().execute(async (conn) => {
+      const o = startForegroundObserver(conn, { intervalMs: 5, quietAfterMs: 0 });
+      await sleep(1500);
+      const quietOnes = o.drain();
+      o.batchStarted();
+      await sleep(500);
+      const busy = o.drain();
+      o.batchEnded();
+      await o.stop();
+      return { quietOnes, busy };
+    });
+    await Promise.all([shop.stop(), ours.stop()]);
+    const { quietOnes, busy } = observer;
+    assert.ok(quietOnes.samples.length >= 20, `${quietOnes.samples.length} transactions seen in 1.5 s`);
+    assert.ok(Math.max(...quietOnes.samples) < 200, `none of ours (300 ms): max ${Math.max(...quietOnes.samples)} ms`);
+    const typical = median(quietOnes.samples);
+    assert.ok(typical > 20 && typical <= 60, `40 ms transactions read ${typical} ms`);
+    assert.deepEqual(quietOnes.quiet, quietOnes.samples, 'no batch ran: every one is quiet');
+    assert.ok(busy.samples.length >= 5, `${busy.samples.length} seen during the batch`);
+    assert.deepEqual(busy.quiet, [], 'none that ran during a batch is quiet');
+  });
+});
+
+describe('a data slice governed by the foreground', () => {
+  // A small window (the foreground's is 3 × 10 transactions) so the short baseline fills it; batch
+  // free to grow or shrink; everything but the latency budget out of reach.
+  const LOAD_CONTROL = {
+    initialBatchSize: 500,
+    minBatchSize: 50,
+    maxBatchSize: 5000,
+    sleepMs: 100,
+    minSleepMs: 0,
+    maxSleepMs: 2000,
+    cpuThreshold: 99,
+    cpuCritical: 100,
+    memoryThreshold: 99,
+    memoryCritical: 100,
+    activeBackendsThreshold: 100_000,
+    activeBackendsCritical: 200_000,
+    lockWaitersThreshold: 100_000,
+    lockWaitersCritical: 200_000,
+    canaryWindow: 10,
+    latencyBudgetMinMs: 0,
+  };
+
+  /** A migration of its own, on a table of its own. */
+  async function runUnderSlowdown(id: string, table: string, overrides: Record<string, number>): Promise<{ before: ControllerState; after: ControllerState; reasons: string[] }> {
+    await createItemsTable(database.url, 60_000, table);
+    const migrations = await createMigrationsDir(`foreground-${table}`);
+    dirs.push(migrations);
+    await migrations.write(id, migrationSource([updateItemsStep(table)], loadControlSource({ ...LOAD_CONTROL, ...overrides })));
+    const activities = createActivities({ db: target.db, logger: createLogger({ level: 'error' }), registry: createMigrationRegistry(migrations.dir) });
+    const [plan] = await loadMigrations(migrations.dir);
+    const step = plan!.steps.find(isDataStep) as DataStep;
+    const input = { migrationId: id, runToken: `test-${id}`, step, options: DEFAULT_RUN_OPTIONS };
+    await activities.journalStart({ plan: plan!, run: { runToken: input.runToken, workflowId: id, runId: id } });
+    await activities.prepareDataStep(input);
+    const loadControl = resolveLoadControl(plan!.loadControl);
+    let holdMs = 5;
+    const shop = startForeground(database.url, 'shop', 3, () => holdMs);
+    try {
+      await sleep(300);
+      // The baselines (canary and foreground), then a batch or so.
+      const first = await activities.runDataSlice({ ...input, file: plan!.file, loadControl, controller: initialControllerState(loadControl), sliceMs: 1 });
+      // The foreground's transactions now take 5× as long: the canary's lookups do not wait on them.
+      holdMs = 25;
+      const reasons: string[] = [];
+      let controller = first.controller;
+      for (let i = 0; i < 6; i++) {
+        const slice = await activities.runDataSlice({ ...input, file: plan!.file, loadControl, controller, sliceMs: 500 });
+        controller = slice.controller;
+        reasons.push(...slice.reasons);
+      }
+      return { before: first.controller, after: controller, reasons };
+    } finally {
+      await shop.stop();
+    }
+  }
+
+  test('foreground transactions slowing down slow the step; foregroundIntervalMs 0 leaves the canary alone', { timeout: 120_000 }, async () => {
+    const watched = await runUnderSlowdown('20250701000000_foreground_watched', 'watched_items', {});
+    assert.ok(watched.before.foregroundBaselineMs !== null && watched.before.foregroundBaselineMs! < 20, `a foreground baseline was measured: ${watched.before.foregroundBaselineMs} ms`);
+    const backedOff = watched.after.paused || watched.after.batchSize < LOAD_CONTROL.initialBatchSize;
+    assert.ok(backedOff, `the step backs off: batch ${watched.after.batchSize}, paused ${watched.after.paused}; reasons: ${watched.reasons.join(' | ')}`);
+    assert.match(watched.reasons.join('\n'), /foreground p99 [\d.]+ ms over (budget|critical)/);
+
+    const unwatched = await runUnderSlowdown('20250701000001_foreground_unwatched', 'unwatched_items', { foregroundIntervalMs: 0 });
+    assert.equal(unwatched.before.foregroundBaselineMs, null, 'not observed: no foreground baseline');
+    assert.equal(unwatched.after.foregroundBaselineMs, null);
+    assert.doesNotMatch(unwatched.reasons.join('\n'), /foreground/, 'the canary alone judged it');
+  });
+});
