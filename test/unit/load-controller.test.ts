@@ -399,7 +399,7 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
   const both = (over: Partial<ControllerState> = {}): ControllerState => withForegroundBaseline(withCanaryBaseline(start({ canaryOverPending: true, ...over }), 1), 4);
 
   test('while a window of foreground transactions can be read, it governs: over budget backs off though the canary reads comfortable', () => {
-    const d = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: full(12) }), config);
+    const d = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: fgFull(12) }), config);
     assert.equal(d.batchSize, 500, 'foreground 12 ms against a 6 ms budget: halved');
     assert.match(d.reasons.join('\n'), /foreground p99 12 ms over budget 6 ms/);
     assert.deepEqual(d.state.foregroundWindow, [], 'new settings are judged on new samples');
@@ -421,19 +421,38 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     assert.equal(unseen.state.foregroundBaselineMs, null);
   });
 
-  test('the canary\'s critical level still pauses while the foreground governs (a blocked foreground finishes nothing to read)', () => {
+  test('the canary\'s critical level still pauses while the foreground governs (a blocked foreground finishes nothing to read), on 20 lookups instead of 5', () => {
     const d = decide(both(), quiet({ batchMs: 100, canarySamples: full(10), foregroundSamples: full(4) }), config);
     assert.equal(d.action, 'pause');
     assert.match(d.reasons.join('\n'), /canary p99 10 ms over critical/);
+    const five = decide(both(), quiet({ batchMs: 100, canarySamples: [10, 10, 10, 10, 10], foregroundSamples: full(4) }), config);
+    assert.equal(five.action, 'continue');
+    const alone = decide(withCanaryBaseline(start(), 1), quiet({ batchMs: 100, canarySamples: [10, 10, 10, 10, 10] }), config);
+    assert.equal(alone.action, 'pause', 'governing alone, five lookups are enough (a blocked table times them out)');
   });
 
-  test('its window is three canary windows; its critical level needs as many transactions as "over" does', () => {
+  test('its window is three canary windows; "over" needs a full one, critical a canary window of transactions', () => {
     assert.equal(foregroundWindowSize(config), 3 * config.canaryWindow);
-    const few = decide(both(), quiet({ batchMs: 100, foregroundSamples: Array.from({ length: CANARY_OVER_SAMPLES - 1 }, () => 40) }), config);
+    const n = (count: number, ms: number) => Array.from({ length: count }, () => ms);
+    const partial = decide(both(), quiet({ batchMs: 100, foregroundSamples: n(foregroundWindowSize(config) - 1, 8) }), config);
+    assert.equal(partial.batchSize, 1000, 'over budget on 299 transactions: not yet judged');
+    assert.match(partial.reasons.join('\n'), /holding: gathering foreground samples \(299\/300\)/);
+    const few = decide(both(), quiet({ batchMs: 100, foregroundSamples: n(config.canaryWindow - 1, 40) }), config);
     assert.equal(few.action, 'continue', 'a handful of slow transactions is the tail, not a crisis');
-    const enough = decide(both(), quiet({ batchMs: 100, foregroundSamples: Array.from({ length: CANARY_OVER_SAMPLES }, () => 40) }), config);
+    assert.equal(few.batchSize, 1000);
+    const enough = decide(both(), quiet({ batchMs: 100, foregroundSamples: n(config.canaryWindow, 40) }), config);
     assert.equal(enough.action, 'pause');
     assert.match(enough.reasons.join('\n'), /foreground p99 40 ms over critical/);
+  });
+
+  test('an over-budget foreground window slows the step at once (no confirming window, unlike the canary)', () => {
+    const fresh = withForegroundBaseline(withCanaryBaseline(start({ sleepMs: 100 }), 1), 4);
+    const fg = decide(fresh, quiet({ batchMs: 100, foregroundSamples: fgFull(8) }), config);
+    assert.ok(fg.batchSize < 1000, `foreground: batch ${fg.batchSize}`);
+    assert.doesNotMatch(fg.reasons.join('\n'), /confirming/);
+    const canary = decide(withCanaryBaseline(start({ sleepMs: 100 }), 1), quiet({ batchMs: 100, canarySamples: full(2) }), config);
+    assert.equal(canary.batchSize, 1000);
+    assert.match(canary.reasons.join('\n'), /canary p99 2 ms over budget 1.50 ms: confirming on the next window/);
   });
 
   test('its baseline is re-measured from quiet transactions, never below the pre-step one', () => {
