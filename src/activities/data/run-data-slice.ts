@@ -128,9 +128,8 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       // (latencyBudgetMinMs) keeps that jitter from reading as harm.
       // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
       state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(baselineSamples({ canaryWindow }), { intervalMs: canaryIntervalMs, window: canaryWindow })));
-      // The foreground's transactions that ended meanwhile. Too few to fill a window (an idle
-      // database, a trickle of traffic): the canary alone measures.
-      // At least one of its (larger) windows, reduced as the median of each window's p99.
+      // The foreground's transactions that ended meanwhile, reduced the same way over its (larger)
+      // windows. Too few to fill one (an idle database, a trickle of traffic): the canary alone.
       const seen = observer?.drain().samples ?? [];
       const window = foregroundWindowSize({ canaryWindow });
       state = withForegroundBaseline(state, seen.length >= window ? canaryBaseline(seen, window) : null);
