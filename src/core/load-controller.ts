@@ -141,7 +141,7 @@ export const CANARY_OVER_SAMPLES = 20;
  */
 export const FOREGROUND_WINDOW_PER_CANARY = 3;
 /** Foreground transactions in the controller's window (and in each window of its baseline). */
-export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => boundsOf(config as LoadControlConfig).foregroundWindow;
+export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => FOREGROUND_WINDOW_PER_CANARY * canaryWindowOf(config);
 /** Calm samples in a row before a critical pause ends. */
 export const RESUME_AFTER_CALM_SAMPLES = 3;
 /** How often a paused controller takes a new sample (within minSleepMs…maxSleepMs). */
@@ -589,6 +589,11 @@ interface Bounds {
   foregroundWindow: number;
 }
 
+/** The canary window in force: whole, 1–1000, the default when unusable. */
+function canaryWindowOf(config: Pick<LoadControlConfig, 'canaryWindow'>): number {
+  return Math.min(1000, Math.max(1, Math.floor(finiteOr(config.canaryWindow, DEFAULT_LOAD_CONTROL.canaryWindow))));
+}
+
 /** Bounds that hold even for a config validateLoadControl would reject (repaired, never thrown). */
 function boundsOf(config: LoadControlConfig): Bounds {
   const d = DEFAULT_LOAD_CONTROL;
@@ -597,7 +602,7 @@ function boundsOf(config: LoadControlConfig): Bounds {
   const minSleep = Math.max(0, Math.ceil(finiteOr(config.minSleepMs, d.minSleepMs)));
   const maxSleep = Math.max(minSleep, Math.floor(finiteOr(config.maxSleepMs, d.maxSleepMs)));
   const factor = Math.min(0.9, Math.max(0.01, finiteOr(config.adjustmentFactor, d.adjustmentFactor)));
-  const window = Math.min(1000, Math.max(1, Math.floor(finiteOr(config.canaryWindow, d.canaryWindow))));
+  const window = canaryWindowOf(config);
   return {
     minBatch: Math.min(minBatch, MAX_COUNT),
     maxBatch: Math.min(maxBatch, MAX_COUNT),

@@ -25,12 +25,15 @@ export interface OpenOptions {
   connectTimeoutMs?: number;
 }
 
+/** Every session this tool opens is named this or starts with it (the foreground observer skips them). */
+export const APPLICATION_NAME = 'stockrx-migrate';
+
 export function openTargetDatabase(url: string, options: OpenOptions = {}): TargetDatabase {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
     ...(options.connectTimeoutMs !== undefined ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
-    application_name: options.applicationName ?? 'stockrx-migrate',
+    application_name: options.applicationName ?? APPLICATION_NAME,
     // Postgres ≥ 14: notice a vanished client within a second.
     options: '-c client_connection_check_interval=1000',
     // Statements marked with prepared() run as named prepared statements (prepared-client.ts).

@@ -4,15 +4,13 @@
 // foreground, nor are other databases' sessions or background processes. One snapshot costs the
 // server a pass over its backends' status slots, a fraction of a millisecond.
 import { sql } from 'kysely';
-import { type Db } from '../../db/connect';
+import { APPLICATION_NAME, type Db } from '../../db/connect';
 import { type InFlight, type OpenTransactions, trackTransactions } from '../../core/foreground-transactions';
 import { type QuietMark } from './batch-clock';
 import { type PeriodicSampler, startPeriodicSampler } from './periodic-sampler';
 
 export type ForegroundObserver = PeriodicSampler;
 
-/** Our own sessions' application_name prefix (db/connect.ts): never foreground. */
-export const OWN_APPLICATION_PREFIX = 'stockrx-migrate';
 
 /** One snapshot: every other client session of this database inside a transaction. */
 export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
@@ -26,7 +24,7 @@ export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
        AND pid <> pg_backend_pid()
        AND xact_start IS NOT NULL
        AND state <> 'idle'
-       AND coalesce(application_name, '') NOT LIKE ${OWN_APPLICATION_PREFIX + '%'}`.execute(db);
+       AND coalesce(application_name, '') NOT LIKE ${APPLICATION_NAME + '%'}`.execute(db);
   // Ages to 10 µs: the samples travel in workflow state (up to 600 of them), where 4.12 costs a
   // quarter of what 4.123456789012 does.
   return rows.map((r) => ({ pid: r.pid, startedAt: r.started_at, ageMs: Math.round(r.age_ms * 100) / 100 }));
@@ -39,8 +37,9 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
     const snapshot = await inFlightTransactions(db);
     // Quiet since the previous snapshot and now: a transaction is quiet only if every snapshot
     // that saw it (and the one that found it gone) was.
-    const quietNow = (mark === null || clock.stillQuiet(mark)) && clock.mark().quiet;
-    mark = clock.mark();
+    const now = clock.mark();
+    const quietNow = (mark === null || clock.stillQuiet(mark)) && now.quiet;
+    mark = now;
     const tracked = trackTransactions(open, snapshot, quietNow);
     open = tracked.open;
     return { samples: tracked.finished.map((t) => t.ageMs), quiet: tracked.finished.filter((t) => t.quiet).map((t) => t.ageMs) };
