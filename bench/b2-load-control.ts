@@ -21,7 +21,10 @@
 //        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--json FILE]
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
 // pg_stat_activity over its window, as the controller does (foreground-observer.ts), and the
-// table shows that reading's p99 against the baseline point's beside pgbench's own ratio.
+// table shows that reading's p99 against the baseline point's beside pgbench's own ratio, and the
+// controller's own view of it: the median over the point of each window's (foregroundWindowSize
+// transactions) p99 and p95 against the baseline point's, and the share of those windows that
+// read over the budget.
 // With several canary intervals (canaryIntervalMs) or windows (canaryWindow), the adaptive point
 // and the fixed sweep run with each combination, and each gets its own oracle: the canary's cost
 // is part of every point.
@@ -32,12 +35,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createActivities } from '../src/activities/create-activities';
-import { baselineSamples } from '../src/activities/data/run-data-slice';
+import { baselineSamples, FOREGROUND_BASELINE_MAX_MS } from '../src/activities/data/run-data-slice';
 import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
 import { DEFAULT_LOAD_CONTROL, resolveLoadControl } from '../src/core/load-control-config';
-import { canaryP99, type ControllerState, initialControllerState, p99 } from '../src/core/load-controller';
+import { canaryP99, type ControllerState, FOREGROUND_QUANTILE, foregroundReading, foregroundWindowSize, initialControllerState, quantile } from '../src/core/load-controller';
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
 import { createLogger } from '../src/logging/logger';
@@ -92,12 +95,25 @@ interface PointResult {
   /** The foreground as pg_stat_activity shows it over the window (--observe): p99 of finished transactions' last seen ages, and their count. */
   observedP99?: number;
   observedCount?: number;
+  /** --observe: every observed sample, in the order seen (for the JSON report). */
+  observedSamples?: number[];
+  /** --observe: each controller-sized window's p99 and p95 of those samples, ms. */
+  observedWindowP99s?: number[];
+  observedWindowP95s?: number[];
   /** Adaptive: the controller's batch size and pause at the end of the window. */
   batchSize?: number;
   sleepMs?: number;
   /** Adaptive: one line per slice (time, batches, controller settings, canary, reasons). */
   trace?: string[];
   load: string;
+}
+
+/** Consecutive windows of the controller's foreground window size (what it would judge), the last partial one dropped. */
+function windowsOf(samples: readonly number[]): number[][] {
+  const size = foregroundWindowSize(DEFAULT_LOAD_CONTROL);
+  const out: number[][] = [];
+  for (let i = 0; i + size <= samples.length; i += size) out.push(samples.slice(i, i + size));
+  return out;
 }
 
 function pgEnv(url: string): NodeJS.ProcessEnv {
@@ -211,7 +227,8 @@ async function main(): Promise<number> {
     // 4.5 s at 15 ms, 13.5 s at 45 ms) before the first batch; the warm-up starts after it, so
     // every interval gets the same time to settle and the window sees batches.
     const measuresCanary = point.kind === 'adaptive' || (point.kind === 'fixed' && values['fixed-canary'] !== 'off');
-    const baselineS = measuresCanary ? Math.ceil((baselineSamples({ canaryWindow: point.canary.window }) * point.canary.intervalMs) / 1000) : 0;
+    // The foreground's baseline may watch on after the canary's, up to FOREGROUND_BASELINE_MAX_MS in all.
+    const baselineS = measuresCanary ? Math.ceil(Math.max(baselineSamples({ canaryWindow: point.canary.window }) * point.canary.intervalMs, FOREGROUND_BASELINE_MAX_MS) / 1000) : 0;
     // The step starts once the foreground has run as long as the baseline point's warm-up, so the
     // controller's pre-step baselines read the same steady foreground the baseline point's window
     // does. (Started after 1 s, they read pgbench's first seconds, just after settle()'s
@@ -236,7 +253,7 @@ async function main(): Promise<number> {
       values.observe === 'on'
         ? target.db.connection().execute(async (conn) => {
             await new Promise((r) => setTimeout(r, Math.max(0, windowFrom - Date.now())));
-            const observer = startForegroundObserver(conn, { intervalMs: 15, quietAfterMs: 0 });
+            const observer = startForegroundObserver(conn, { intervalMs: DEFAULT_LOAD_CONTROL.foregroundIntervalMs, quietAfterMs: 0 });
             await new Promise((r) => setTimeout(r, Math.max(0, windowTo - Date.now())));
             await observer.stop();
             observed.push(...observer.drain().samples);
@@ -292,7 +309,7 @@ async function main(): Promise<number> {
         trace.push(
           `${fmt((Date.now() - fgStart) / 1000, 1)}s ${slice.batchesRun} batches → batch ${slice.controller.batchSize} pause ${slice.controller.sleepMs} ms` +
             `${slice.throttled ? ` PAUSED (${slice.controller.pauseReasons.join('; ')})` : ''} canary p99/baseline ${fmt(canaryP99(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.canaryBaselineMs, 2)} ms` +
-            ` foreground ${fmt(slice.controller.foregroundWindow?.length ? p99(slice.controller.foregroundWindow) : Number.NaN, 2)}/${fmt(slice.controller.foregroundBaselineMs ?? Number.NaN, 2)} ms: ${slice.reasons.filter((r) => !/advisory/.test(r)).join('; ').slice(0, 160)}`,
+            ` foreground p95/baseline ${fmt(foregroundReading(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.foregroundBaselineMs ?? Number.NaN, 2)} ms: ${slice.reasons.filter((r) => !/advisory/.test(r)).join('; ').slice(0, 160)}`,
         );
         if (isStepFinished(step, slice.checkpoint)) throw new Error(`${label(point)}: the step finished inside the window; use more --rows`);
       }
@@ -313,7 +330,15 @@ async function main(): Promise<number> {
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       rowsPerSecond,
-      ...(values.observe === 'on' ? { observedP99: percentile(observed, 99), observedCount: observed.length } : {}),
+      ...(values.observe === 'on'
+        ? {
+            observedP99: percentile(observed, 99),
+            observedCount: observed.length,
+            observedSamples: observed,
+            observedWindowP99s: windowsOf(observed).map((w) => quantile(w, 0.99)),
+            observedWindowP95s: windowsOf(observed).map((w) => quantile(w, FOREGROUND_QUANTILE)),
+          }
+        : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
       load: loadAverage(),
     };
@@ -363,20 +388,27 @@ async function main(): Promise<number> {
   };
   const observe = values.observe === 'on';
   const baseObserved = observe ? med('baseline', (r) => r.observedP99 ?? Number.NaN) : Number.NaN;
+  // The controller's view: every window of the point's repetitions against the median window at the baseline point.
+  const windowsAt = (l: string, pick: (r: PointResult) => number[] | undefined) => results.filter((r) => r.point === l).flatMap((r) => pick(r) ?? []);
+  const windowColumns = (pick: (r: PointResult) => number[] | undefined, l: string): string[] => {
+    const base = median(windowsAt('baseline', pick));
+    const ratios = windowsAt(l, pick).map((v) => v / base);
+    return [fmt(median(ratios), 2), fmt(ratios.filter((r) => r > BUDGET).length / Math.max(1, ratios.length), 2)];
+  };
   const table = labels.map((l) => [
     l + (oracles.has(l) ? ' (oracle)' : ''),
     fmt(med(l, (r) => r.tps), 0),
     fmt(med(l, (r) => r.p50), 2),
     fmt(p99Of(l), 2),
     fmt(p99Of(l) / baseP99, 2),
-    ...(observe ? [fmt(med(l, (r) => r.observedP99 ?? Number.NaN) / baseObserved, 2)] : []),
+    ...(observe ? [fmt(med(l, (r) => r.observedP99 ?? Number.NaN) / baseObserved, 2), ...windowColumns((r) => r.observedWindowP99s, l), ...windowColumns((r) => r.observedWindowP95s, l)] : []),
     p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
     l === 'baseline' ? '' : fmtInt(rowsOf(l)),
     oracleFor(l) ? fmt(rowsOf(l) / rowsOf(oracleFor(l)!), 2) : '',
     results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}`).join(' '),
   ]);
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? ['observed p99 × baseline'] : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', 'each rep p99/rows/s'], table));
+  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? ['observed p99 × baseline', 'window p99 ×', `window p99 > ${BUDGET}×`, 'window p95 ×', `window p95 > ${BUDGET}×`] : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', 'each rep p99/rows/s'], table));
   for (const n of variants) {
     const adaptive = label({ kind: 'adaptive', canary: n });
     const oracle = oracleOf.get(n) ?? null;

@@ -14,7 +14,10 @@
 // samples are therefore the length-biased age distribution, not the duration distribution. When
 // the migration stretches the durations by some factor, the ages stretch by the same factor, so
 // their high quantiles, compared with the same statistic measured before the step, read the ratio
-// the budget is about.
+// the budget is about. Where it does matter is stalls: a transaction longer than the interval is
+// seen every time, so a moment that blocks every client weighs far more among the samples than
+// among the transactions; the controller reads the p95 of its samples for that reason
+// (FOREGROUND_QUANTILE in load-controller.ts).
 
 /** One in-flight transaction in one snapshot. */
 export interface InFlight {

@@ -43,8 +43,9 @@ export interface LoadControlConfig {
    *  its WAL flush, and a longer interval costs it less but fills the window more slowly. */
   canaryIntervalMs: number;
   /** The foreground's own transactions are read from pg_stat_activity this often, ms
-   *  (foreground-observer.ts); while they are visible, their p99 is what the latency budget
-   *  holds, and the canary stands in when they are not. 0: never look (the canary alone). */
+   *  (foreground-observer.ts); while they are visible, their p95 (FOREGROUND_QUANTILE in
+   *  load-controller.ts) is what the budget holds, and the canary stands in when they are not.
+   *  0: never look (the canary alone). */
   foregroundIntervalMs: number;
   /** Active client backends (server-wide) above which batches shrink: beyond ~2-3 per core,
    *  queries queue for CPU. 20 suits the 4-8 core servers this usually runs against. */

@@ -26,9 +26,9 @@
 //              window of quiet lookups — no batch running, seconds after the last — and never set
 //              below the one measured before the step.
 //   foreground while the foreground's own transactions are visible (foreground-transactions.ts) and
-//              a window of them can be read, their p99 against their pre-step baseline is the
+//              a window of them can be read, their p95 against their pre-step baseline is the
 //              latency reading every canary rule above uses, instead of the canary's: it is the
-//              harm itself rather than a proxy for it. The canary stands in when no foreground is
+//              harm itself rather than a proxy for it (p95, not p99: see FOREGROUND_QUANTILE). The canary stands in when no foreground is
 //              seen, and its critical level still pauses (a foreground blocked outright finishes no
 //              transactions to read). Each baseline is re-measured from its own quiet samples.
 // While a canary is measured, host CPU is advisory: the canary measures the harm to foreground
@@ -142,6 +142,23 @@ export const CANARY_OVER_SAMPLES = 20;
 export const FOREGROUND_WINDOW_PER_CANARY = 3;
 /** Foreground transactions in the controller's window (and in each window of its baseline). */
 export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => FOREGROUND_WINDOW_PER_CANARY * canaryWindowOf(config);
+/** The canary reads the p99 of its window: every lookup is timed, so its sample is the lookups. */
+export const CANARY_QUANTILE = 0.99;
+/**
+ * The foreground reads the p95 of its window of observed transactions, which tracks the
+ * foreground's own p99: the observer's sample is length-biased. A snapshot every 20 ms sees a
+ * 2 ms transaction with a chance of one in ten, but a transaction stalled for 50 ms or more every
+ * time, so a stall that blocks the four clients of B2's pgbench for a moment is 4 of ~2,500
+ * transactions (0.2 %, invisible to their p99) but 4 of the window's 300 samples (1.3 %), and the
+ * window's p99 (its third largest) becomes the stall. Read that way, the window p99 varied by
+ * 25 % (coefficient of variation) on a database with no migration at all, and at a fixed setting
+ * where pgbench's own p99 was 1.42× its baseline, 64 % of windows read over 1.5×: the
+ * controller backed off from settings that were within budget, down to its floor. The window's
+ * p95 (its 15th largest) varied by 11 % with no migration, read over 1.5× in 14 % of windows at
+ * that setting, and its ratio to baseline followed pgbench's p99 ratio within about 0.1 at every
+ * setting up to 1.65× (`bench/b2-load-control.ts --observe on`; BENCHMARKS.md, session 7).
+ */
+export const FOREGROUND_QUANTILE = 0.95;
 /** Calm samples in a row before a critical pause ends. */
 export const RESUME_AFTER_CALM_SAMPLES = 3;
 /** How often a paused controller takes a new sample (within minSleepMs…maxSleepMs). */
@@ -196,20 +213,26 @@ export function withForegroundBaseline(state: ControllerState, ms: number | null
  * statistic reads on an unloaded database. Comparing a windowed p99 with a plain median would
  * report ordinary jitter as a blown budget. With window 1 this is the plain median.
  */
-export function canaryBaseline(samples: readonly number[], window: number = DEFAULT_LOAD_CONTROL.canaryWindow): number | null {
+export function canaryBaseline(samples: readonly number[], window: number = DEFAULT_LOAD_CONTROL.canaryWindow, q: number = CANARY_QUANTILE): number | null {
   const clean = samples.filter((x) => typeof x === 'number' && Number.isFinite(x) && x > 0);
   if (clean.length === 0) return null;
   const size = Math.max(1, Math.min(Math.floor(finiteOr(window, 1)), clean.length));
   const chunks: number[] = [];
-  for (let i = 0; i + size <= clean.length; i += size) chunks.push(p99(clean.slice(i, i + size)));
+  for (let i = 0; i + size <= clean.length; i += size) chunks.push(quantile(clean.slice(i, i + size), q));
   return median(chunks);
 }
 
-/** Nearest-rank p99: for windows under 100 samples this is the maximum, deliberately conservative. */
-export function p99(values: readonly number[]): number {
+/** The foreground's baseline from transactions observed with no migration running: canaryBaseline's reduction at FOREGROUND_QUANTILE. */
+export const foregroundBaseline = (samples: readonly number[], window: number): number | null => canaryBaseline(samples, window, FOREGROUND_QUANTILE);
+
+/** Nearest-rank quantile (0 for no values). */
+export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(0.99 * sorted.length) - 1)] ?? 0;
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? 0;
 }
+
+/** Nearest-rank p99: for windows under 100 samples this is the maximum, deliberately conservative. */
+export const p99 = (values: readonly number[]): number => quantile(values, 0.99);
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -243,13 +266,16 @@ interface CanaryReading {
   /** Samples in its window, and the window's full size. */
   samples: number;
   size: number;
-  /** Its "over" readings wait for the next window's confirmation (Evidence.confirm). */
+  /** Its "over" readings wait for the next window's confirmation (LatencySignal.confirm). */
   confirm: boolean;
   baselineMs: number;
   status: CanaryStatus;
-  p99: number;
+  /** The quantile it reads ('p99', 'p95'), for reasons. */
+  statistic: string;
+  /** That quantile of its window, ms. */
+  value: number;
   limitMs: number;
-  /** p99 ÷ limit. */
+  /** value ÷ limit. */
   overshoot: number;
   critical: boolean;
 }
@@ -286,16 +312,17 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // never gets tighter than at the start. Quiet samples exist only in long pauses (the gap is
   // seconds), which is where the controller has backed off far enough to ask whether it is the
   // cause; a critical pause gathers them too.
-  const canaryBase = remeasureBaseline('canary', canaryInUse, s.canaryBaselineMs, s.canaryStepBaselineMs, s.canaryQuietWindow ?? [], x.canaryQuietSamples, b.window, reasons);
+  const canaryBase = remeasureBaseline(CANARY_SIGNAL, canaryInUse, s.canaryBaselineMs, s.canaryStepBaselineMs, s.canaryQuietWindow ?? [], x.canaryQuietSamples, b.window, reasons);
   const baselineMs = canaryBase.baselineMs;
   const quietWindow = canaryBase.quietWindow;
-  const canary = readCanary('canary', canaryWindow, canaryInUse ? baselineMs : null, c, b.window, holding);
+  const canary = readCanary(CANARY_SIGNAL, canaryWindow, canaryInUse ? baselineMs : null, c, b.window, holding);
   // The foreground's own transactions, when seen before the step and observed now.
   const foregroundInUse = canaryEnabled(config) && s.foregroundBaselineMs !== null && x.foregroundSamples !== null;
   let foregroundWindow = s.foregroundWindow ?? [];
   if (x.foregroundSamples !== null && x.foregroundSamples.length > 0) foregroundWindow = [...foregroundWindow, ...x.foregroundSamples].slice(-b.foregroundWindow);
-  const foregroundBase = remeasureBaseline('foreground', foregroundInUse, s.foregroundBaselineMs ?? null, s.foregroundStepBaselineMs, s.foregroundQuietWindow ?? [], x.foregroundQuietSamples, b.foregroundWindow, reasons);
-  const foreground = readCanary('foreground', foregroundWindow, foregroundInUse ? foregroundBase.baselineMs : null, c, b.foregroundWindow, holding, foregroundEvidence(b));
+  const foregroundSignal = foregroundSignalOf(b);
+  const foregroundBase = remeasureBaseline(foregroundSignal, foregroundInUse, s.foregroundBaselineMs ?? null, s.foregroundStepBaselineMs, s.foregroundQuietWindow ?? [], x.foregroundQuietSamples, b.foregroundWindow, reasons);
+  const foreground = readCanary(foregroundSignal, foregroundWindow, foregroundInUse ? foregroundBase.baselineMs : null, c, b.foregroundWindow, holding);
   // The reading the budget rules use: the foreground's while a window of it can be read (it
   // fills faster than the canary's on any busy database), else the canary's.
   const latency = foreground.status !== 'unmeasured' && foreground.status !== 'gathering' ? foreground : canary;
@@ -310,12 +337,14 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   }
   if (x.memory !== null && x.memory > c.memoryCritical) critical.push(`memory ${fmt(x.memory)} % over critical ${c.memoryCritical} %`);
   // While the foreground governs, the canary's critical level still pauses (a foreground blocked
-  // outright finishes no transactions to read), but on CANARY_OVER_SAMPLES lookups rather than a
-  // handful: the maximum of five lookups on a busy 2-core host reached 4.5× its baseline (12–13 ms
-  // against 2.3–2.9) in B2 while the foreground's own transactions read within budget.
+  // outright finishes no transactions to read), but only on a full window of lookups (its p99 then
+  // the second largest) rather than a handful: the maximum of five lookups on a busy 2-core host
+  // reached 4.5× its baseline (12–13 ms against 2.3–2.9) in B2 while the foreground's own
+  // transactions read within budget, and so did the maximum of twenty (11 ms against 1.6), which
+  // paused a step for seconds at a time.
   for (const r of latency === canary ? [canary] : [foreground, canary]) {
-    const enough = r === latency || r.samples >= Math.min(CANARY_OVER_SAMPLES, r.size);
-    if (r.critical && enough) critical.push(`${r.source} p99 ${fmt(r.p99)} ms over critical ${fmt(c.canaryCritical)} × baseline ${fmt(r.baselineMs)} ms`);
+    const enough = r === latency || r.samples >= r.size;
+    if (r.critical && enough) critical.push(`${r.source} ${r.statistic} ${fmt(r.value)} ms over critical ${fmt(c.canaryCritical)} × baseline ${fmt(r.baselineMs)} ms`);
   }
   if (x.activeBackends !== null && x.activeBackends > c.activeBackendsCritical) critical.push(`${x.activeBackends} active backends over critical ${c.activeBackendsCritical}`);
   if (x.lockWaiters !== null && x.lockWaiters > c.lockWaitersCritical) critical.push(`${x.lockWaiters} lock waiters over critical ${c.lockWaitersCritical}`);
@@ -359,13 +388,13 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     // and sent B2's step to its floor.
     canaryOverPending = true;
     clearCanary = true;
-    reasons.push(`${latency.source} p99 ${fmt(latency.p99)} ms over budget ${fmt(latency.limitMs)} ms: confirming on the next window before slowing down`);
+    reasons.push(`${latency.source} ${latency.statistic} ${fmt(latency.value)} ms over budget ${fmt(latency.limitMs)} ms: confirming on the next window before slowing down`);
   } else if (latency.status === 'over' && !holding) {
     canaryOverPending = false;
     // Proportional to the overshoot so a large one converges in a step or two, not ten.
     const by = Math.max(0.5, Math.min(1 - f, 1 / latency.overshoot));
     const grow = Math.min(2, latency.overshoot * (1 + f));
-    push(by, Math.max(s.sleepMs + CANARY_PAUSE_STEP_MS, s.sleepMs * grow), `${latency.source} p99 ${fmt(latency.p99)} ms over budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×): batch ×${fmt(by)}, pause ×${fmt(grow)} (at least +${CANARY_PAUSE_STEP_MS} ms)`);
+    push(by, Math.max(s.sleepMs + CANARY_PAUSE_STEP_MS, s.sleepMs * grow), `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms over budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×): batch ×${fmt(by)}, pause ×${fmt(grow)} (at least +${CANARY_PAUSE_STEP_MS} ms)`);
     // New settings: judge them on samples taken under them. (While paused nothing changes, so the
     // window just slides: emptying it there would restart the count with every noisy sample.)
     clearCanary = true;
@@ -391,7 +420,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     if (!consent) {
       reasons.push(latency.status === 'gathering' || latency.samples < latency.size
         ? `holding: gathering ${latency.source} samples (${latency.samples}/${latency.size})`
-        : `holding: ${latency.source} p99 ${fmt(latency.p99)} ms within budget ${fmt(latency.limitMs)} ms but not comfortably under it`);
+        : `holding: ${latency.source} ${latency.statistic} ${fmt(latency.value)} ms within budget ${fmt(latency.limitMs)} ms but not comfortably under it`);
     } else {
       const fast = x.batchMs! < c.queryTimeThresholdMs / 2;
       if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) {
@@ -407,7 +436,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
       if (latencyInUse) {
         // Rounded down, so a short pause still reaches 0 (rounded, 2 ms × 0.8 stays 2 ms forever).
         sleep = Math.floor(sleep * (1 - f));
-        reasons.push(`${latency.source} p99 ${fmt(latency.p99)} ms comfortably under budget ${fmt(latency.limitMs)} ms: pause −${pct} %`);
+        reasons.push(`${latency.source} ${latency.statistic} ${fmt(latency.value)} ms comfortably under budget ${fmt(latency.limitMs)} ms: pause −${pct} %`);
         // The faster settings are judged on a full window of their own samples before the next
         // step up: with the canary sampled continuously, a decision per batch would otherwise ramp
         // up hundreds of times on one window's evidence and race past the budget.
@@ -486,12 +515,17 @@ export function canaryP99(state: ControllerState): number | null {
   return state.canaryWindow.length > 0 ? p99(state.canaryWindow) : null;
 }
 
+/** The foreground's current reading (FOREGROUND_QUANTILE of its window), for display; null before any sample. */
+export function foregroundReading(state: ControllerState): number | null {
+  return state.foregroundWindow && state.foregroundWindow.length > 0 ? quantile(state.foregroundWindow, FOREGROUND_QUANTILE) : null;
+}
+
 /**
  * A latency signal's baseline after this sample's quiet samples (see decide): each full window of
  * them re-measures it, never below the floor measured before the step.
  */
 function remeasureBaseline(
-  source: string,
+  signal: LatencySignal,
   inUse: boolean,
   baselineMs: number | null,
   floorMs: number | null | undefined,
@@ -504,16 +538,20 @@ function remeasureBaseline(
   if (!inUse || baselineMs === null) return { baselineMs, quietWindow: window };
   if (fresh !== null && fresh.length > 0) window = [...window, ...fresh].slice(-size);
   if (window.length < size) return { baselineMs, quietWindow: window };
-  const idle = canaryBaseline(window, size);
+  const idle = canaryBaseline(window, size, signal.quantile);
   const floor = floorMs ?? baselineMs;
   const next = idle === null ? baselineMs : Math.min(Math.max(idle, floor), MAX_MS);
-  if (next !== baselineMs) reasons.push(`${source} baseline re-measured with no batch running: ${fmt(baselineMs)} → ${fmt(next)} ms${next === floor ? ' (the pre-step baseline, its floor)' : ''}`);
+  if (next !== baselineMs) reasons.push(`${signal.source} baseline re-measured with no batch running: ${fmt(baselineMs)} → ${fmt(next)} ms${next === floor ? ' (the pre-step baseline, its floor)' : ''}`);
   // Each re-measurement from samples of its own.
   return { baselineMs: next, quietWindow: [] };
 }
 
-/** How much evidence a latency signal needs (see readCanary and decide). */
-interface Evidence {
+/** A latency signal: what it reads and how much evidence it needs (see readCanary and decide). */
+interface LatencySignal {
+  /** 'canary' or 'foreground' (for reasons). */
+  source: string;
+  /** The quantile of its window it reads. */
+  quantile: number;
   /** Fresh samples that can show the budget exceeded while batches run. */
   overSamples: number;
   /** Fresh samples that can show a critical overshoot. */
@@ -523,25 +561,29 @@ interface Evidence {
 }
 
 /** The canary: a lookup's tail is short, and a blocked table turns it into a run of timeouts. */
-const CANARY_EVIDENCE: Evidence = { overSamples: CANARY_OVER_SAMPLES, criticalSamples: CANARY_MIN_SAMPLES, confirm: true };
+const CANARY_SIGNAL: LatencySignal = { source: 'canary', quantile: CANARY_QUANTILE, overSamples: CANARY_OVER_SAMPLES, criticalSamples: CANARY_MIN_SAMPLES, confirm: true };
 
 /**
  * The foreground's own transactions. "Over" needs the full window, the same evidence as
- * "comfortable": their windowed p99 is steady enough to act on at once, without a confirming
+ * "comfortable": their windowed p95 is steady enough to act on at once, without a confirming
  * window, but only if slowing down and speeding up are judged on equal footing. Confirmation let
  * harm that comes in bursts (a checkpoint our WAL brought forward, a commit queue behind a batch's
  * flush) through: bursts rarely read over twice in a row, and B2's foreground sat at 2× its p99.
  * Judging "over" on 100 transactions and "comfortable" on 300 tilted it the other way: the
  * noisier short reading crossed the budget more often than the long one came in under 0.8 of it,
- * and the step drifted down to 500 rows/s at 1.4×. Critical needs 100: the p99 is then the
- * second-largest, not the largest of a handful.
+ * and the step drifted down to 500 rows/s at 1.4×. (Those runs read the window's p99; see
+ * FOREGROUND_QUANTILE.) Critical needs the full window too: on 100 transactions the p95 is the
+ * fifth largest, and two stalls of B2's four clients in one window paused the step at 4.5× its
+ * baseline while pgbench's p99 read 1.5×. A foreground blocked outright is the canary's to catch
+ * (its critical level, decide).
  */
-const foregroundEvidence = (b: Bounds): Evidence => ({ overSamples: b.foregroundWindow, criticalSamples: b.window, confirm: false });
+const foregroundSignalOf = (b: Bounds): LatencySignal => ({ source: 'foreground', quantile: FOREGROUND_QUANTILE, overSamples: b.foregroundWindow, criticalSamples: b.foregroundWindow, confirm: false });
 
-function readCanary(source: string, window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number, holding: boolean, evidence: Evidence = CANARY_EVIDENCE): CanaryReading {
+function readCanary(signal: LatencySignal, window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number, holding: boolean): CanaryReading {
   const samples = window.length;
-  const confirm = evidence.confirm;
-  if (baseline === null) return { source, samples, size, confirm, baselineMs: 0, status: 'unmeasured', p99: 0, limitMs: 0, overshoot: 0, critical: false };
+  const { source, confirm } = signal;
+  const statistic = `p${Math.round(signal.quantile * 100)}`;
+  if (baseline === null) return { source, samples, size, confirm, baselineMs: 0, status: 'unmeasured', statistic, value: 0, limitMs: 0, overshoot: 0, critical: false };
   // Relative to the baseline, but never below an absolute p99 (latencyBudgetMinMs): below a few
   // milliseconds a ratio measures noise, not harm, and a ratio alone drove the controller to its
   // floor on a quiet 2-core machine (idle lookups 0.4 ms, lookups during a batch 0.5–1.7 ms).
@@ -549,19 +591,19 @@ function readCanary(source: string, window: readonly number[], baseline: number 
   // foreground whose canary reads 2 ms allowed 2× — and B2's foreground went to 2.2× its p99.
   const floorMs = Math.max(0, c.latencyBudgetMinMs);
   const limitMs = Math.max(c.latencyBudget * baseline, floorMs);
-  if (window.length < Math.min(CANARY_MIN_SAMPLES, size)) return { source, samples, size, confirm, baselineMs: baseline, status: 'gathering', p99: 0, limitMs, overshoot: 0, critical: false };
-  const value = p99(window);
+  if (window.length < Math.min(CANARY_MIN_SAMPLES, size)) return { source, samples, size, confirm, baselineMs: baseline, status: 'gathering', statistic, value: 0, limitMs, overshoot: 0, critical: false };
+  const value = quantile(window, signal.quantile);
   const overshoot = value / limitMs;
-  const critical = window.length >= Math.min(evidence.criticalSamples, size) && value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);
+  const critical = window.length >= Math.min(signal.criticalSamples, size) && value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);
   // Over budget is proven by fewer samples (a smaller window's p99 only reads lower); room to
   // speed up needs the full window, which also spaces increases out after every decrease.
   // While paused, a few samples over budget keep the pause going (CANARY_MIN_SAMPLES); while
   // running, shrinking needs CANARY_OVER_SAMPLES, unless the overshoot is critical.
-  const overEvidence = holding || critical || window.length >= Math.min(evidence.overSamples, size);
+  const overEvidence = holding || critical || window.length >= Math.min(signal.overSamples, size);
   let status: CanaryStatus = 'within';
   if (overshoot > 1 && overEvidence) status = 'over';
   else if (window.length >= size && overshoot < CANARY_COMFORT) status = 'comfortable';
-  return { source, samples, size, confirm, baselineMs: baseline, status, p99: value, limitMs, overshoot, critical };
+  return { source, samples, size, confirm, baselineMs: baseline, status, statistic, value, limitMs, overshoot, critical };
 }
 
 /** Signals still over their normal threshold (what keeps a pause going). */
@@ -573,7 +615,7 @@ function aboveNormal(x: CleanSample, c: LoadControlConfig, canary: CanaryReading
   if (x.lockWaiters !== null && x.lockWaiters > c.lockWaitersThreshold) out.push(`${x.lockWaiters} lock waiters over ${c.lockWaitersThreshold}`);
   if (x.replicaLagMs !== null && x.replicaLagMs > c.replicaLagThresholdMs) out.push(`replica lag ${fmt(x.replicaLagMs)} ms over ${c.replicaLagThresholdMs} ms`);
   if (canaryInUse) {
-    if (canary.status === 'over') out.push(`${canary.source} p99 ${fmt(canary.p99)} ms over budget ${fmt(canary.limitMs)} ms`);
+    if (canary.status === 'over') out.push(`${canary.source} ${canary.statistic} ${fmt(canary.value)} ms over budget ${fmt(canary.limitMs)} ms`);
     if (canary.status === 'gathering') out.push(`gathering ${canary.source} samples`);
   }
   return out;

@@ -151,7 +151,7 @@ describe('a data slice governed by the foreground', () => {
     assert.ok(watched.before.foregroundBaselineMs !== null && watched.before.foregroundBaselineMs! < 20, `a foreground baseline was measured: ${watched.before.foregroundBaselineMs} ms`);
     const backedOff = watched.after.paused || watched.after.batchSize < LOAD_CONTROL.initialBatchSize;
     assert.ok(backedOff, `the step backs off: batch ${watched.after.batchSize}, paused ${watched.after.paused}; reasons: ${watched.reasons.join(' | ')}`);
-    assert.match(watched.reasons.join('\n'), /foreground p99 [\d.]+ ms over (budget|critical)/);
+    assert.match(watched.reasons.join('\n'), /foreground p95 [\d.]+ ms over (budget|critical)/);
 
     const unwatched = await runUnderSlowdown('20250701000001_foreground_unwatched', 'unwatched_items', { foregroundIntervalMs: 0 });
     assert.equal(unwatched.before.foregroundBaselineMs, null, 'not observed: no foreground baseline');

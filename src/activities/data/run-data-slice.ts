@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
 import { canaryEnabled, type LoadControlConfig, resolveLoadControl } from '../../core/load-control-config';
-import { canaryBaseline, type ControllerState, decide, foregroundWindowSize, type LoadSample, withCanaryBaseline, withForegroundBaseline } from '../../core/load-controller';
+import { type ControllerState, decide, foregroundBaseline, foregroundWindowSize, type LoadSample, withCanaryBaseline, withForegroundBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
 import { type MigrationMetrics } from '../../metrics/migration-metrics';
@@ -80,11 +80,38 @@ export const CANARY_QUIET_AFTER_MS = 3000;
 export const BASELINE_WINDOWS = 3;
 export const baselineSamples = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => BASELINE_WINDOWS * config.canaryWindow;
 
+/**
+ * The foreground's baseline (foreground-observer.ts) reads this many of its windows when the
+ * traffic allows: after the canary's 4.5 s, the observer keeps watching until it has them or until
+ * FOREGROUND_BASELINE_MAX_MS from the start of the baseline. The two windows that fit in 4.5 s at
+ * B2's ~170 observed transactions a second drew 3.35 ms in one repetition and 2.53–2.79 ms in
+ * the others, and that repetition's step held pgbench at 1.84× its p99 while reading itself within
+ * budget: a baseline that reads high is never corrected (a re-measure needs long pauses, which a
+ * step within its budget does not take). A database whose traffic cannot fill one window during
+ * the canary's baseline is not waited for.
+ */
+export const FOREGROUND_BASELINE_WINDOWS = 5;
+export const FOREGROUND_BASELINE_MAX_MS = 10_000;
+
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
 
 /** Rows examined before an eachBatch error rate is judged, so one early failure does not fail the step. */
 const MIN_ROWS_FOR_ERROR_RATE = 100;
+
+/**
+ * The observer's samples for the foreground's baseline: what it saw during the canary's baseline,
+ * and more until FOREGROUND_BASELINE_WINDOWS windows or the deadline, if that already filled one.
+ */
+async function foregroundBaselineSamples(observer: ForegroundObserver, window: number, deadline: number): Promise<number[]> {
+  const seen = observer.drain().samples;
+  if (seen.length < window) return seen;
+  while (seen.length < FOREGROUND_BASELINE_WINDOWS * window && Date.now() < deadline) {
+    await cancellableSleep(Math.min(100, Math.max(1, deadline - Date.now())));
+    seen.push(...observer.drain().samples);
+  }
+  return seen;
+}
 
 export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<SliceResult> {
   const { db } = deps;
@@ -122,17 +149,19 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   await withObserver((observer) => withCanary(async (canary) => {
     const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
     if (canary && state.canaryBaselineMs === null) {
+      const baselineStarted = Date.now();
       // Once per step, before its first batch (see BASELINE_WINDOWS). With 100 samples a window's
       // nearest-rank p99 is its second largest lookup, so one spike does not set it either. On an
       // idle machine a fast burst can read lower than the running canary; the budget's floor
       // (latencyBudgetMinMs) keeps that jitter from reading as harm.
       // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
       state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(baselineSamples({ canaryWindow }), { intervalMs: canaryIntervalMs, window: canaryWindow })));
-      // The foreground's transactions that ended meanwhile, reduced the same way over its (larger)
-      // windows. Too few to fill one (an idle database, a trickle of traffic): the canary alone.
-      const seen = observer?.drain().samples ?? [];
+      // The foreground's transactions that ended meanwhile and, when they filled a window, until
+      // FOREGROUND_BASELINE_WINDOWS of them: reduced the same way over its (larger) windows, at its
+      // own quantile (FOREGROUND_QUANTILE). Too few to fill one (an idle database, a trickle of traffic): the canary alone.
       const window = foregroundWindowSize({ canaryWindow });
-      state = withForegroundBaseline(state, seen.length >= window ? canaryBaseline(seen, window) : null);
+      const seen = observer ? await foregroundBaselineSamples(observer, window, baselineStarted + FOREGROUND_BASELINE_MAX_MS) : [];
+      state = withForegroundBaseline(state, seen.length >= window ? foregroundBaseline(seen, window) : null);
     }
     // What ended before the first batch is not evidence about it.
     observer?.drain();
