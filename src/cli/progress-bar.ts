@@ -1,5 +1,5 @@
 // Renders a migration's progress as one line: a bar for data steps (%, rows, rate, ETA, batch,
-// pause, load, alerts) or the current step for schema steps. Pure, so it is unit-tested.
+// pause, load, the latency budget's reading, alerts) or the current step for schema steps. Pure, so it is unit-tested.
 import { type MigrationProgress } from '../workflows/definitions';
 
 export function formatDuration(seconds: number | null): string {
@@ -29,9 +29,10 @@ export function renderProgress(p: MigrationProgress, width = 24): string {
   const load = d.lastSample
     ? ` cpu ${Math.round(d.lastSample.cpuPercent)}% mem ${Math.round(d.lastSample.memoryPercent)}%${d.lastSample.canaryMs !== null ? ` canary ${d.lastSample.canaryMs.toFixed(1)}ms` : ''}`
     : '';
+  const budget = d.latency ? ` ${d.latency.source} ${d.latency.statistic} ${d.latency.valueMs.toFixed(1)}/${d.latency.limitMs.toFixed(1)}ms` : '';
   return (
     `${head} ${bar} ${(ratio * 100).toFixed(1)}% ${formatCount(d.rowsDone)}/${formatCount(d.rowsTotal)} rows ` +
-    `${formatCount(d.rowsPerSecond)}/s ETA ${formatDuration(d.etaSeconds)} batch ${d.batchSize} pause ${d.sleepMs}ms${load}` +
+    `${formatCount(d.rowsPerSecond)}/s ETA ${formatDuration(d.etaSeconds)} batch ${d.batchSize} pause ${d.sleepMs}ms${load}${budget}` +
     `${d.throttled ? ` THROTTLED (${d.reasons.join('; ')})` : ''}${alertText}`
   );
 }

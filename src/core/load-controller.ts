@@ -71,6 +71,18 @@ export interface LoadSample {
   foregroundQuietSamples?: number[] | null;
 }
 
+/** The latency budget's last judgement (see decide), for monitoring: what it read against what it allows. */
+export interface LatencyReading {
+  /** 'foreground' (its own transactions) or 'canary'. */
+  source: string;
+  /** The quantile read: 'p95' for the foreground, 'p99' for the canary. */
+  statistic: string;
+  valueMs: number;
+  /** The budget: latencyBudget × baseline, or latencyBudgetMinMs when that is larger. */
+  limitMs: number;
+  baselineMs: number;
+}
+
 export interface ControllerState {
   batchSize: number;
   /** Pause between batches, ms. */
@@ -103,6 +115,9 @@ export interface ControllerState {
   foregroundStepBaselineMs?: number | null;
   foregroundWindow?: number[];
   foregroundQuietWindow?: number[];
+  /** The latency budget's last judgement on a full window (or an over-budget one); null before
+   *  the first. Windows restart with every change, so the current one is often partial. */
+  lastReading?: LatencyReading | null;
 }
 
 export type ControllerAction = 'continue' | 'pause' | 'resume';
@@ -502,6 +517,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     foregroundStepBaselineMs: s.foregroundStepBaselineMs ?? null,
     foregroundWindow: clearCanary ? [] : foregroundWindow,
     foregroundQuietWindow: foregroundBase.quietWindow,
+    lastReading: latencyInUse && judged(latency) ? readingOf(latency) : (s.lastReading ?? null),
   };
   // A paused controller samples every PAUSED_POLL_MS whatever the pause between batches had grown
   // to: samples are how it sees recovery (and a fresh baseline), and one lookup a second costs
@@ -604,6 +620,13 @@ function readCanary(signal: LatencySignal, window: readonly number[], baseline: 
   if (overshoot > 1 && overEvidence) status = 'over';
   else if (window.length >= size && overshoot < CANARY_COMFORT) status = 'comfortable';
   return { source, samples, size, confirm, baselineMs: baseline, status, statistic, value, limitMs, overshoot, critical };
+}
+
+/** A reading that a budget rule acted on or could have: over budget, or a full window. */
+const judged = (r: CanaryReading): boolean => r.status === 'over' || ((r.status === 'within' || r.status === 'comfortable') && r.samples >= r.size);
+
+function readingOf(r: CanaryReading): LatencyReading {
+  return { source: r.source, statistic: r.statistic, valueMs: Math.min(r.value, MAX_MS), limitMs: Math.min(r.limitMs, MAX_MS), baselineMs: Math.min(r.baselineMs, MAX_MS) };
 }
 
 /** Signals still over their normal threshold (what keeps a pause going). */
@@ -735,7 +758,17 @@ function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bo
     foregroundStepBaselineMs: positive(s.foregroundStepBaselineMs) ?? positive(s.foregroundBaselineMs),
     foregroundWindow: window(s.foregroundWindow, b.foregroundWindow),
     foregroundQuietWindow: window(s.foregroundQuietWindow, b.foregroundWindow),
+    lastReading: sanitizeReading(s.lastReading),
   };
+}
+
+function sanitizeReading(v: unknown): LatencyReading | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const r = v as Partial<LatencyReading>;
+  const ms = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) && x >= 0 ? Math.min(x, MAX_MS) : null);
+  const [valueMs, limitMs, baselineMs] = [ms(r.valueMs), ms(r.limitMs), ms(r.baselineMs)];
+  if (typeof r.source !== 'string' || typeof r.statistic !== 'string' || valueMs === null || limitMs === null || baselineMs === null) return null;
+  return { source: r.source, statistic: r.statistic, valueMs, limitMs, baselineMs };
 }
 
 function ewma(previous: number | null, value: number): number {

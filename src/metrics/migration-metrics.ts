@@ -1,6 +1,7 @@
 // Prometheus metrics of the worker, all prefixed `stockrx_`. Activities record into this object;
 // the worker serves it on /metrics next to the Temporal SDK's own runtime metrics.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { type LatencyReading } from '../core/load-controller';
 
 export interface BatchObservation {
   migrationId: string;
@@ -54,6 +55,13 @@ export function createMigrationMetrics(registry = new Registry()) {
   const backends = new Gauge({ name: 'stockrx_db_active_backends', help: 'Active database backends (pg_stat_activity)', labelNames: ['migration'], registers: [registry] });
   const waiters = new Gauge({ name: 'stockrx_db_lock_waiters', help: 'Sessions waiting on a lock (pg_stat_activity)', labelNames: ['migration'], registers: [registry] });
   const canary = new Gauge({ name: 'stockrx_canary_latency_seconds', help: 'Latest foreground canary lookup latency', labelNames: ['migration'], registers: [registry] });
+  const latencyReading = new Gauge({
+    name: 'stockrx_latency_reading_seconds',
+    help: "The latency budget's last judged reading: the foreground's own transactions (p95 of a window) or the canary's lookups (p99)",
+    labelNames: ['migration', 'source'],
+    registers: [registry],
+  });
+  const latencyLimit = new Gauge({ name: 'stockrx_latency_limit_seconds', help: 'What the latency budget allows that reading: latencyBudget × its baseline', labelNames: ['migration'], registers: [registry] });
   const alerts = new Counter({ name: 'stockrx_alerts_total', help: 'Alerts raised, by rule and severity', labelNames: ['migration', 'rule', 'severity'], registers: [registry] });
   const compensations = new Counter({ name: 'stockrx_compensations_total', help: 'Compensations (undo of a step) run', labelNames: ['migration', 'outcome'], registers: [registry] });
 
@@ -84,6 +92,12 @@ export function createMigrationMetrics(registry = new Registry()) {
       backends.set(l, o.activeBackends);
       waiters.set(l, o.lockWaiters);
       if (o.canaryMs !== null) canary.set(l, o.canaryMs / 1000);
+    },
+    latency(migrationId: string, reading: LatencyReading) {
+      // One source at a time: the other's series would otherwise keep its last value forever.
+      for (const source of ['foreground', 'canary']) if (source !== reading.source) latencyReading.remove({ migration: migrationId, source });
+      latencyReading.set({ migration: migrationId, source: reading.source }, reading.valueMs / 1000);
+      latencyLimit.set({ migration: migrationId }, reading.limitMs / 1000);
     },
     alert(migrationId: string, rule: string, severity: string) {
       alerts.inc({ migration: migrationId, rule, severity });

@@ -118,6 +118,7 @@ export async function runDataStep(ctx: DataStepContext, step: DataStep): Promise
       throttled: slice.throttled,
       reasons: slice.reasons,
       lastSample: slice.lastSample,
+      latency: slice.controller.lastReading ?? null,
       loadControl: ctx.control.loadControl,
     });
     ctx.progress.status = slice.throttled ? 'throttled' : 'running';

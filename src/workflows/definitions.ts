@@ -4,7 +4,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { type Alert, type AnomalyState } from '../core/anomaly-rules';
 import { type ReportState } from './report-state';
 import { type LoadControlConfig } from '../core/load-control-config';
-import { type ControllerState, type LoadSample } from '../core/load-controller';
+import { type ControllerState, type LatencyReading, type LoadSample } from '../core/load-controller';
 import { type Compensation } from '../core/compensation';
 import { type MigrationPlan } from '../core/plan';
 import { type RunOptions } from '../core/run-options';
@@ -59,6 +59,9 @@ export interface DataProgress {
   throttled: boolean;
   reasons: string[];
   lastSample: LoadSample | null;
+  /** The latency budget's last judgement (foreground p95 or canary p99 against its limit); null
+   *  before the first, or with latencyBudget 0. Optional: progress from older workers lacks it. */
+  latency?: LatencyReading | null;
   loadControl: LoadControlConfig;
 }
 

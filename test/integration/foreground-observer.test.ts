@@ -152,6 +152,8 @@ describe('a data slice governed by the foreground', () => {
     const backedOff = watched.after.paused || watched.after.batchSize < LOAD_CONTROL.initialBatchSize;
     assert.ok(backedOff, `the step backs off: batch ${watched.after.batchSize}, paused ${watched.after.paused}; reasons: ${watched.reasons.join(' | ')}`);
     assert.match(watched.reasons.join('\n'), /foreground p95 [\d.]+ ms over (budget|critical)/);
+    assert.equal(watched.after.lastReading?.source, 'foreground', 'monitoring shows the foreground\'s reading');
+    assert.ok(watched.after.lastReading!.valueMs > watched.after.lastReading!.limitMs * 0.8, `the reading shows the slowdown: ${JSON.stringify(watched.after.lastReading)}`);
 
     const unwatched = await runUnderSlowdown('20250701000001_foreground_unwatched', 'unwatched_items', { foregroundIntervalMs: 0 });
     assert.equal(unwatched.before.foregroundBaselineMs, null, 'not observed: no foreground baseline');

@@ -107,6 +107,11 @@ test('progress, watch --json, /metrics and the run report during and after a dat
     assert.ok(rowsAfter > rowsBefore && rowsBefore >= 0, `the rows counter increases: ${rowsBefore} → ${rowsAfter}`);
     assert.match(scrapeAfter, /^stockrx_batch_duration_seconds_bucket\{.*le="0\.5".*\} \d+/m, 'the batch histogram');
     assert.match(scrapeAfter, /^temporal_/m, "the Temporal SDK's runtime metrics are included");
+    // The latency budget's last judgement: in the progress query (the watch bar shows it) and as gauges.
+    const reading = samples.map((p) => p.data!.latency).find((r) => r);
+    assert.ok(reading && reading.valueMs > 0 && reading.limitMs > reading.valueMs, `the progress query carries the budget's reading: ${JSON.stringify(reading)}`);
+    assert.match(scrapeAfter, /^stockrx_latency_reading_seconds\{migration="[^"]+",source="(canary|foreground)"\} [\d.e-]+$/m);
+    assert.match(scrapeAfter, /^stockrx_latency_limit_seconds\{migration="[^"]+"\} [\d.e+-]+$/m);
 
     // Every metric the Grafana dashboard queries exists in a real scrape.
     const dashboard = await readFile(path.join(REPO_ROOT, 'deploy', 'grafana', 'stockrx-migrations.json'), 'utf8');

@@ -425,6 +425,19 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     assert.equal(foregroundReading({ ...d.state, foregroundWindow: stall }), 4);
   });
 
+  test('its last judgement is kept for monitoring until the next full window; a partial window does not replace it', () => {
+    const judged = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: fgFull(4) }), config);
+    assert.deepEqual(judged.state.lastReading, { source: 'foreground', statistic: 'p95', valueMs: 4, limitMs: 6, baselineMs: 4 });
+    const partial = decide(judged.state, quiet({ batchMs: 100, foregroundSamples: [5.5, 5.5] }), config);
+    assert.equal(partial.state.lastReading?.valueMs, 4);
+    const canary = decide(withCanaryBaseline(start({ canaryOverPending: true }), 1), quiet({ batchMs: 100, canarySamples: full(4) }), config);
+    assert.deepEqual(canary.state.lastReading, { source: 'canary', statistic: 'p99', valueMs: 4, limitMs: 1.5, baselineMs: 1 }, 'the canary\'s when no foreground is measured');
+    const off = decide(judged.state, quiet({ batchMs: 100, foregroundSamples: fgFull(40) }), resolveLoadControl({ latencyBudget: 0 }));
+    assert.equal(off.state.lastReading?.valueMs, 4, 'no budget, no new judgement');
+    const garbage = decide({ ...judged.state, lastReading: { source: 'foreground', statistic: 'p95', valueMs: Number.NaN } as never }, quiet({ batchMs: 100 }), config);
+    assert.equal(garbage.state.lastReading, null);
+  });
+
   test('…and comfortable lets it speed up though the canary reads over budget', () => {
     const d = decide(both({ sleepMs: 1000 }), quiet({ batchMs: 100, canarySamples: full(1.6), foregroundSamples: fgFull(4) }), config);
     assert.equal(d.batchSize, 1200);

@@ -49,3 +49,13 @@ test('a schema step shows the step; a data step shows bar, rows, rate, ETA, batc
     '20250101000000_update_prices running [#####...............] 25.0% 250k/1.0M rows 13k/s ETA 1m00s batch 1000 pause 50ms cpu 41% mem 96% canary 0.4ms THROTTLED (memory 96 % over critical 95 %) ⚠ high_memory',
   );
 });
+
+test("the latency budget's last reading follows the load, named by what it read", () => {
+  const data = {
+    stepIndex: 1, rowsDone: 500, rowsTotal: 1000, batches: 1, rowErrors: 0, batchSize: 500, sleepMs: 120,
+    rowsPerSecond: 100, etaSeconds: 5, paused: false, throttled: false, reasons: [], lastSample: null, loadControl: DEFAULT_LOAD_CONTROL,
+  };
+  const line = renderProgress({ ...base, data: { ...data, latency: { source: 'foreground', statistic: 'p95', valueMs: 3.44, limitMs: 4.26, baselineMs: 2.84 } } }, 10);
+  assert.match(line, / batch 500 pause 120ms foreground p95 3\.4\/4\.3ms$/);
+  assert.doesNotMatch(renderProgress({ ...base, data: { ...data, latency: null } }, 10), /p95|p99/, 'no reading yet: nothing shown');
+});

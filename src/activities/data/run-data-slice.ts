@@ -219,6 +219,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
           const decision = decide(state, lastSample, input.loadControl);
           state = decision.state;
           reasons = decision.reasons;
+          if (state.lastReading) deps.metrics?.latency(input.migrationId, state.lastReading);
           if (decision.action === 'pause') {
             owedSleepMs = decision.sleepMs;
             continue;
@@ -278,6 +279,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         state = decision.state;
         reasons = decision.reasons;
         deps.metrics?.batch({ migrationId: input.migrationId, step: step.index, rows: outcome.changed, seconds: batchMs / 1000, batchSize: decision.batchSize, sleepMs: decision.sleepMs });
+        if (state.lastReading) deps.metrics?.latency(input.migrationId, state.lastReading);
         owedSleepMs = decision.sleepMs;
       }
     };
