@@ -625,8 +625,10 @@ function readCanary(signal: LatencySignal, window: readonly number[], baseline: 
 /** A reading that a budget rule acted on or could have: over budget, or a full window. */
 const judged = (r: CanaryReading): boolean => r.status === 'over' || ((r.status === 'within' || r.status === 'comfortable') && r.samples >= r.size);
 
+/** To 10 µs, like the observer's samples: it is shown and exported, and travels in workflow state. */
 function readingOf(r: CanaryReading): LatencyReading {
-  return { source: r.source, statistic: r.statistic, valueMs: Math.min(r.value, MAX_MS), limitMs: Math.min(r.limitMs, MAX_MS), baselineMs: Math.min(r.baselineMs, MAX_MS) };
+  const ms = (v: number) => Math.round(Math.min(v, MAX_MS) * 100) / 100;
+  return { source: r.source, statistic: r.statistic, valueMs: ms(r.value), limitMs: ms(r.limitMs), baselineMs: ms(r.baselineMs) };
 }
 
 /** Signals still over their normal threshold (what keeps a pause going). */

@@ -432,6 +432,8 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     assert.equal(partial.state.lastReading?.valueMs, 4);
     const canary = decide(withCanaryBaseline(start({ canaryOverPending: true }), 1), quiet({ batchMs: 100, canarySamples: full(4) }), config);
     assert.deepEqual(canary.state.lastReading, { source: 'canary', statistic: 'p99', valueMs: 4, limitMs: 1.5, baselineMs: 1 }, 'the canary\'s when no foreground is measured');
+    const precise = decide(withCanaryBaseline(start({ canaryOverPending: true }), 1.0049), quiet({ batchMs: 100, canarySamples: full(4.123456) }), config);
+    assert.deepEqual([precise.state.lastReading?.valueMs, precise.state.lastReading?.baselineMs], [4.12, 1], 'to 10 µs');
     const off = decide(judged.state, quiet({ batchMs: 100, foregroundSamples: fgFull(40) }), resolveLoadControl({ latencyBudget: 0 }));
     assert.equal(off.state.lastReading?.valueMs, 4, 'no budget, no new judgement');
     const garbage = decide({ ...judged.state, lastReading: { source: 'foreground', statistic: 'p95', valueMs: Number.NaN } as never }, quiet({ batchMs: 100 }), config);
