@@ -28,9 +28,10 @@
 //   foreground while the foreground's own transactions are visible (foreground-transactions.ts) and
 //              a window of them can be read, their p95 against their pre-step baseline is the
 //              latency reading every canary rule above uses, instead of the canary's: it is the
-//              harm itself rather than a proxy for it (p95, not p99: see FOREGROUND_QUANTILE). The canary stands in when no foreground is
-//              seen, and its critical level still pauses (a foreground blocked outright finishes no
-//              transactions to read). Each baseline is re-measured from its own quiet samples.
+//              harm itself rather than a proxy for it (p95, not p99: see FOREGROUND_QUANTILE). The
+//              canary stands in when no foreground is seen, and its critical level still pauses (a
+//              foreground blocked outright finishes no transactions to read), on a full window.
+//              Each baseline is re-measured from its own quiet samples.
 // While a canary is measured, host CPU is advisory: the canary measures the harm to foreground
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
