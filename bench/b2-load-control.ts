@@ -40,7 +40,7 @@ import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
 import { DEFAULT_LOAD_CONTROL, resolveLoadControl } from '../src/core/load-control-config';
-import { canaryP99, type ControllerState, FOREGROUND_QUANTILE, foregroundReading, foregroundWindowSize, initialControllerState, quantile } from '../src/core/load-controller';
+import { canaryP99, type ControllerState, FOREGROUND_QUANTILE, foregroundReading, foregroundWindowSize, initialControllerState, quantile, windowsOf } from '../src/core/load-controller';
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
 import { createLogger } from '../src/logging/logger';
@@ -106,14 +106,6 @@ interface PointResult {
   /** Adaptive: one line per slice (time, batches, controller settings, canary, reasons). */
   trace?: string[];
   load: string;
-}
-
-/** Consecutive windows of the controller's foreground window size (what it would judge), the last partial one dropped. */
-function windowsOf(samples: readonly number[]): number[][] {
-  const size = foregroundWindowSize(DEFAULT_LOAD_CONTROL);
-  const out: number[][] = [];
-  for (let i = 0; i + size <= samples.length; i += size) out.push(samples.slice(i, i + size));
-  return out;
 }
 
 function pgEnv(url: string): NodeJS.ProcessEnv {
@@ -323,6 +315,8 @@ async function main(): Promise<number> {
     const lat = await latencies(work, prefix, windowFrom, windowTo);
     for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
     const c = controller as ControllerState | null;
+    // The windows the controller would judge (foregroundWindowSize transactions each).
+    const observedWindows = windowsOf(observed, foregroundWindowSize(DEFAULT_LOAD_CONTROL));
     return {
       point: label(point),
       rep,
@@ -335,8 +329,8 @@ async function main(): Promise<number> {
             observedP99: percentile(observed, 99),
             observedCount: observed.length,
             observedSamples: observed,
-            observedWindowP99s: windowsOf(observed).map((w) => quantile(w, 0.99)),
-            observedWindowP95s: windowsOf(observed).map((w) => quantile(w, FOREGROUND_QUANTILE)),
+            observedWindowP99s: observedWindows.map((w) => quantile(w, 0.99)),
+            observedWindowP95s: observedWindows.map((w) => quantile(w, FOREGROUND_QUANTILE)),
           }
         : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),

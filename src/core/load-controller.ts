@@ -36,6 +36,7 @@
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
 // Memory stays binding: running out of it is a cliff that latency does not announce.
+import { to10Micros } from './foreground-transactions';
 import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
 
 export interface LoadSample {
@@ -233,9 +234,14 @@ export function canaryBaseline(samples: readonly number[], window: number = DEFA
   const clean = samples.filter((x) => typeof x === 'number' && Number.isFinite(x) && x > 0);
   if (clean.length === 0) return null;
   const size = Math.max(1, Math.min(Math.floor(finiteOr(window, 1)), clean.length));
-  const chunks: number[] = [];
-  for (let i = 0; i + size <= clean.length; i += size) chunks.push(quantile(clean.slice(i, i + size), q));
-  return median(chunks);
+  return median(windowsOf(clean, size).map((w) => quantile(w, q)));
+}
+
+/** Consecutive windows of `size` samples, oldest first; a last partial one is dropped. */
+export function windowsOf<T>(samples: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i + size <= samples.length; i += size) out.push(samples.slice(i, i + size));
+  return out;
 }
 
 /** The foreground's baseline from transactions observed with no migration running: canaryBaseline's reduction at FOREGROUND_QUANTILE. */
@@ -628,7 +634,7 @@ const judged = (r: CanaryReading): boolean => r.status === 'over' || ((r.status 
 
 /** To 10 µs, like the observer's samples: it is shown and exported, and travels in workflow state. */
 function readingOf(r: CanaryReading): LatencyReading {
-  const ms = (v: number) => Math.round(Math.min(v, MAX_MS) * 100) / 100;
+  const ms = (v: number) => to10Micros(Math.min(v, MAX_MS));
   return { source: r.source, statistic: r.statistic, valueMs: ms(r.value), limitMs: ms(r.limitMs), baselineMs: ms(r.baselineMs) };
 }
 
@@ -737,7 +743,7 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
 /** A state that went through JSON, an old version or a bug still yields in-bounds decisions. */
 function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bounds): ControllerState {
   const s = state ?? {};
-  const ms = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, MAX_MS) : null);
+  const ms = msOrNull;
   const positive = (v: unknown): number | null => {
     const value = ms(v);
     return value !== null && value > 0 ? value : null;
@@ -765,11 +771,15 @@ function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bo
   };
 }
 
+/** A stored duration: a finite, non-negative number (capped), else null. */
+function msOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, MAX_MS) : null;
+}
+
 function sanitizeReading(v: unknown): LatencyReading | null {
   if (typeof v !== 'object' || v === null) return null;
   const r = v as Partial<LatencyReading>;
-  const ms = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) && x >= 0 ? Math.min(x, MAX_MS) : null);
-  const [valueMs, limitMs, baselineMs] = [ms(r.valueMs), ms(r.limitMs), ms(r.baselineMs)];
+  const [valueMs, limitMs, baselineMs] = [msOrNull(r.valueMs), msOrNull(r.limitMs), msOrNull(r.baselineMs)];
   if (typeof r.source !== 'string' || typeof r.statistic !== 'string' || valueMs === null || limitMs === null || baselineMs === null) return null;
   return { source: r.source, statistic: r.statistic, valueMs, limitMs, baselineMs };
 }

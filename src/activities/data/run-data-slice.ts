@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
 import { canaryEnabled, type LoadControlConfig, resolveLoadControl } from '../../core/load-control-config';
-import { type ControllerState, decide, foregroundBaseline, foregroundWindowSize, type LoadSample, withCanaryBaseline, withForegroundBaseline } from '../../core/load-controller';
+import { type ControllerState, type Decision, decide, foregroundBaseline, foregroundWindowSize, type LoadSample, withCanaryBaseline, withForegroundBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
 import { type MigrationMetrics } from '../../metrics/migration-metrics';
@@ -196,6 +196,18 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       };
     };
 
+    // One decision: sample the load, record it, let the controller decide, export its reading.
+    const judge = async (batchMs: number, rowCount: number): Promise<Decision> => {
+      const taken = await sample(batchMs, rowCount);
+      lastSample = taken;
+      observeLoad(taken);
+      const decision = decide(state, taken, input.loadControl);
+      state = decision.state;
+      reasons = decision.reasons;
+      if (state.lastReading) deps.metrics?.latency(input.migrationId, state.lastReading);
+      return decision;
+    };
+
     sliceStarted = Date.now();
     const deadline = sliceStarted + input.sliceMs;
     // A pause is taken before the next batch, not after the last one, and only while the slice
@@ -214,12 +226,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         }
         throwIfCancelled();
         if (state.paused) {
-          lastSample = await sample(0, 0);
-          observeLoad(lastSample);
-          const decision = decide(state, lastSample, input.loadControl);
-          state = decision.state;
-          reasons = decision.reasons;
-          if (state.lastReading) deps.metrics?.latency(input.migrationId, state.lastReading);
+          const decision = await judge(0, 0);
           if (decision.action === 'pause') {
             owedSleepMs = decision.sleepMs;
             continue;
@@ -273,13 +280,8 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         };
         if (step.kind === 'eachBatch') assertErrorRate(step, checkpoint);
         batchStats = mergeBatchStats(batchStats, { count: 1, totalMs: batchMs, minMs: batchMs, maxMs: batchMs });
-        lastSample = await sample(batchMs, outcome.changed + outcome.rowErrors);
-        observeLoad(lastSample);
-        const decision = decide(state, lastSample, input.loadControl);
-        state = decision.state;
-        reasons = decision.reasons;
+        const decision = await judge(batchMs, outcome.changed + outcome.rowErrors);
         deps.metrics?.batch({ migrationId: input.migrationId, step: step.index, rows: outcome.changed, seconds: batchMs / 1000, batchSize: decision.batchSize, sleepMs: decision.sleepMs });
-        if (state.lastReading) deps.metrics?.latency(input.migrationId, state.lastReading);
         owedSleepMs = decision.sleepMs;
       }
     };

@@ -5,7 +5,7 @@
 // server a pass over its backends' status slots, a fraction of a millisecond.
 import { sql } from 'kysely';
 import { APPLICATION_NAME, type Db } from '../../db/connect';
-import { type InFlight, type OpenTransactions, trackTransactions } from '../../core/foreground-transactions';
+import { type InFlight, type OpenTransactions, to10Micros, trackTransactions } from '../../core/foreground-transactions';
 import { type QuietMark } from './batch-clock';
 import { type PeriodicSampler, startPeriodicSampler } from './periodic-sampler';
 
@@ -25,9 +25,8 @@ export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
        AND xact_start IS NOT NULL
        AND state <> 'idle'
        AND coalesce(application_name, '') NOT LIKE ${APPLICATION_NAME + '%'}`.execute(db);
-  // Ages to 10 µs: the samples travel in workflow state (up to 600 of them), where 4.12 costs a
-  // quarter of what 4.123456789012 does.
-  return rows.map((r) => ({ pid: r.pid, startedAt: r.started_at, ageMs: Math.round(r.age_ms * 100) / 100 }));
+  // Ages to 10 µs (to10Micros): the samples travel in workflow state, up to 600 of them.
+  return rows.map((r) => ({ pid: r.pid, startedAt: r.started_at, ageMs: to10Micros(r.age_ms) }));
 }
 
 export function startForegroundObserver(db: Db, options: { intervalMs: number; quietAfterMs: number }): ForegroundObserver {
