@@ -9,16 +9,17 @@
 //              CPU / memory over threshold          batch × (1 − f), pause doubled (≥ +100)(seed)
 //              active backends / lock waiters /
 //              replica lag over threshold           batch × (1 − f), pause doubled (≥ +100)
-//              canary p99 over budget × baseline    batch ÷ overshoot (× 0.5 … 1 − f),
-//                                                   pause × overshoot·(1 + f) (≤ ×2, ≥ +50 ms)
+//   budget     the latency reading (canary p99, or the foreground's p95: below) against
+//              budget × baseline, judged once per full window: a set point, not a ceiling.
+//              rate × (LATENCY_TARGET ÷ reading/limit)², within ×0.5 … ×1.5, ±5 % dead band
+//              slower: a longer pause (paceAt); over 1.2× the limit the batch × (1 − f) too
+//              faster: a shorter pause; at the minimum pause, the seed's batch growth
 //   steering   expected batch time over target      batch × max(1 − f, target / expected)
-//   relief     (no pressure, not paused, and the canary — when measured — comfortably under
-//              budget: p99 < 0.8 × budget over a full window)
+//   relief     (no latency budget in use; no pressure, not paused)
 //              batch faster than threshold / 2 and
 //              expected time under target           batch × (1 + f), capped at the target size (seed)
-//                                                   pause − 100 ms (seed; with a canary, only while
-//                                                   its p99 is under half the budget)
-//              canary comfortably under budget      pause × (1 − f)
+//                                                   pause − 100 ms (seed; with a budget, only
+//                                                   while its reading is under half of it)
 //   critical   any signal over its critical level → action 'pause' (no batch) with the reasons;
 //              'resume' after RESUME_AFTER_CALM_SAMPLES samples in a row with every signal back
 //              under its NORMAL threshold (the gap is the hysteresis).
@@ -137,9 +138,7 @@ export interface Decision {
 
 /** Weight of the newest batch in the EWMAs: about the last 5 batches dominate. */
 export const EWMA_ALPHA = 0.3;
-/** Canary p99 under this fraction of the budget counts as room to speed up. */
-export const CANARY_COMFORT = 0.8;
-/** Canary p99 under this fraction of the budget also allows the seed's fixed pause cut. */
+/** A latency reading under this fraction of the budget also allows the seed's fixed pause cut. */
 export const CANARY_FAR_UNDER = 0.5;
 /** Fewest fresh canary samples that can show a critical overshoot (or keep a pause going). */
 export const CANARY_MIN_SAMPLES = 5;
@@ -176,6 +175,46 @@ export const CANARY_QUANTILE = 0.99;
  * setting up to 1.65× (`bench/b2-load-control.ts --observe on`; BENCHMARKS.md, session 7).
  */
 export const FOREGROUND_QUANTILE = 0.95;
+/**
+ * The latency budget is a set point, not a ceiling with a dead zone under it: each judged window
+ * moves the rate by (LATENCY_TARGET ÷ reading/limit)^RATE_GAIN, within MIN_RATE_STEP…MAX_RATE_STEP.
+ * The earlier rule held still anywhere between 0.8 and 1.0 of the budget and stepped by fixed
+ * factors outside it (+50 % rate on a comfortable window, −37 % or more on an over one): in B2 the
+ * foreground's p99 went from 1.25× at 5k rows/s to 1.48× at 16k, so "anywhere in the band" was
+ * anywhere between a third of the best safe rate and all of it, and the fixed up-step raced past
+ * the budget in one window. Steps proportional to the distance from the target are large far
+ * from it and small near it, and the dead band below (±5 % of rate) is narrow, so the step
+ * settles around the target instead of where the last saw-tooth left it. The target sits under
+ * the budget because a window's reading varies by about 11 % at a steady setting (see
+ * FOREGROUND_QUANTILE): settling on the budget itself would put half the windows over it.
+ */
+export const LATENCY_TARGET = 0.85;
+/** The rate answers the reading steeply because harm answers the rate shallowly (B2: 3× the rate for 1.2× the p99). */
+export const RATE_GAIN = 2;
+export const MAX_RATE_STEP = 1.5;
+export const MIN_RATE_STEP = 0.5;
+/** A step this close to 1 leaves the settings as they are (the window still restarts). */
+export const RATE_DEAD_BAND = 0.05;
+
+/** The rate step for a reading at `overshoot` × the budget's limit (see LATENCY_TARGET). */
+export function rateStepFor(overshoot: number): number {
+  if (!(overshoot > 0)) return MAX_RATE_STEP;
+  return Math.min(MAX_RATE_STEP, Math.max(MIN_RATE_STEP, (LATENCY_TARGET / overshoot) ** RATE_GAIN));
+}
+
+/**
+ * The pause that runs `batchSize × batchScale` rows at `step` times the present rate, where a
+ * batch takes `batchMs` (the smoothed estimate) and `sleepMs` follows it. Rounded away from the
+ * present pause, so a small step still moves it; never negative (callers clamp to the bounds).
+ */
+export function paceAt(step: number, batchSize: number, batchMs: number, sleepMs: number, batchScale = 1): number {
+  const cycleMs = Math.max(0, batchMs) + Math.max(0, sleepMs);
+  if (!(step > 0) || !(batchSize > 0)) return sleepMs;
+  const rate = batchSize / Math.max(cycleMs, 1e-6);
+  const pause = (batchSize * batchScale) / (rate * step) - Math.max(0, batchMs) * batchScale;
+  return Math.max(0, step < 1 ? Math.ceil(pause) : Math.floor(pause));
+}
+
 /** Calm samples in a row before a critical pause ends. */
 export const RESUME_AFTER_CALM_SAMPLES = 3;
 /** How often a paused controller takes a new sample (within minSleepMs…maxSleepMs). */
@@ -278,9 +317,9 @@ export function applyConfigChange(state: ControllerState, previous: LoadControlC
   };
 }
 
-/** 'gathering': too few samples since the last change to judge; 'within': not over budget, but
- *  either not comfortably under it or not yet over a full window. */
-type CanaryStatus = 'unmeasured' | 'gathering' | 'over' | 'within' | 'comfortable';
+/** 'gathering': too few samples since the last change to judge; 'within': not over budget (a
+ *  judgement once the window is full). */
+type CanaryStatus = 'unmeasured' | 'gathering' | 'over' | 'within';
 
 interface CanaryReading {
   /** Which latency it reads: 'canary' or 'foreground' (for reasons). */
@@ -403,7 +442,11 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   }
   let clearCanary = false;
   let canaryOverPending = s.canaryOverPending === true;
-  if (latency.status === 'over' && !holding && !latency.critical && !canaryOverPending && latency.confirm) {
+  // The latency budget's judgement: a full window (or an "over" with enough evidence), and batches
+  // running. It sets the rate (see rateStepFor), through the pause first (see paceAt).
+  const judging = latencyInUse && !holding && batchRan && (latency.status === 'over' || (latency.status === 'within' && latency.samples >= latency.size));
+  let rateUp: { step: number; sleepMs: number; atMinPause: boolean } | null = null;
+  if (judging && latency.status === 'over' && !latency.critical && !canaryOverPending && latency.confirm) {
     // Over budget once: confirmed on a fresh window before anything changes. Harm from our batches
     // persists while they run; a fsync stall or a checkpoint is over in a window. Acting on single
     // windows, two 11–13 ms lookups among a hundred 2–3 ms ones halved the batch again and again
@@ -411,19 +454,31 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     canaryOverPending = true;
     clearCanary = true;
     reasons.push(`${latency.source} ${latency.statistic} ${fmt(latency.value)} ms over budget ${fmt(latency.limitMs)} ms: confirming on the next window before slowing down`);
-  } else if (latency.status === 'over' && !holding) {
-    canaryOverPending = false;
-    // Proportional to the overshoot so a large one converges in a step or two, not ten.
-    const by = Math.max(0.5, Math.min(1 - f, 1 / latency.overshoot));
-    const grow = Math.min(2, latency.overshoot * (1 + f));
-    push(by, Math.max(s.sleepMs + CANARY_PAUSE_STEP_MS, s.sleepMs * grow), `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms over budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×): batch ×${fmt(by)}, pause ×${fmt(grow)} (at least +${CANARY_PAUSE_STEP_MS} ms)`);
-    // New settings: judge them on samples taken under them. (While paused nothing changes, so the
-    // window just slides: emptying it there would restart the count with every noisy sample.)
+  } else if (judging) {
+    if (latency.status === 'over') canaryOverPending = false;
+    // Every judgement is made on a window of its own: the next one reads samples taken under the
+    // settings this one leaves (changed or not), so no evidence is counted twice.
     clearCanary = true;
+    const step = rateStepFor(latency.overshoot);
+    const reading = `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms against budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(LATENCY_TARGET)}×)`;
+    const batchMs = expectedMs ?? x.batchMs!;
+    const pace = paceAt(step, s.batchSize, batchMs, s.sleepMs);
+    if (step < 1 - RATE_DEAD_BAND) {
+      // Far over the budget the batch shrinks too: a batch's length is how long each burst of its
+      // harm lasts, and the pause alone would leave the bursts as long as they were.
+      const farOver = latency.overshoot > 1 + f;
+      const by = farOver ? 1 - f : 1;
+      const sleepTo = farOver ? paceAt(step, s.batchSize, batchMs, s.sleepMs, by) : pace;
+      push(by, sleepTo, `${reading}: rate ×${fmt(step)}${farOver ? `, batch −${pct} %` : ''}, pause ${s.sleepMs} → ${Math.max(sleepTo, s.sleepMs)} ms`);
+    } else if (step > 1 + RATE_DEAD_BAND) {
+      rateUp = { step, sleepMs: pace, atMinPause: pace <= b.minSleep };
+    } else {
+      reasons.push(`holding: ${reading}, at its target`);
+    }
   }
 
   // A pending "over" that the next window (with enough lookups to judge) does not confirm lapses.
-  if ((latency.status === 'within' || latency.status === 'comfortable') && latency.samples >= Math.min(CANARY_OVER_SAMPLES, latency.size)) {
+  if (latency.status === 'within' && latency.samples >= Math.min(CANARY_OVER_SAMPLES, latency.size)) {
     canaryOverPending = false;
   }
 
@@ -438,32 +493,32 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
 
   // Relief: speed up only with no pressure, while running, and with the foreground's consent.
   if (!pressure && !s.paused && critical.length === 0 && batchRan) {
-    const consent = !latencyInUse || latency.status === 'comfortable';
-    if (!consent) {
-      reasons.push(latency.status === 'gathering' || latency.samples < latency.size
-        ? `holding: gathering ${latency.source} samples (${latency.samples}/${latency.size})`
-        : `holding: ${latency.source} ${latency.statistic} ${fmt(latency.value)} ms within budget ${fmt(latency.limitMs)} ms but not comfortably under it`);
-    } else {
-      const fast = x.batchMs! < c.queryTimeThresholdMs / 2;
+    const fast = x.batchMs! < c.queryTimeThresholdMs / 2;
+    const growBatch = (why: string) => {
       if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) {
         scale = Math.max(1, Math.min(1 + f, c.targetBatchMs / expectedMs));
-        reasons.push(`batch ${fmt(x.batchMs!)} ms is fast and smoothed time ${fmt(expectedMs)} ms under target ${c.targetBatchMs} ms: batch ×${fmt(scale)}`);
+        reasons.push(`batch ${fmt(x.batchMs!)} ms is fast and smoothed time ${fmt(expectedMs)} ms under target ${c.targetBatchMs} ms${why}: batch ×${fmt(scale)}`);
       }
-      // The seed's fixed −100 ms is a blind step. With the canary measuring the harm it is taken
-      // only far under the budget (p99 under half of it); closer, only the proportional step
-      // below applies: a 100 ms cut at a 300 ms pause nearly doubles the rate, and three of them
-      // in a row took B2's foreground from 1.2× to 1.8× its baseline.
-      const farUnder = !latencyInUse || latency.overshoot < CANARY_FAR_UNDER;
-      if (fast && farUnder) sleep -= FAST_BATCH_RELIEF_MS;
-      if (latencyInUse) {
-        // Rounded down, so a short pause still reaches 0 (rounded, 2 ms × 0.8 stays 2 ms forever).
-        sleep = Math.floor(sleep * (1 - f));
-        reasons.push(`${latency.source} ${latency.statistic} ${fmt(latency.value)} ms comfortably under budget ${fmt(latency.limitMs)} ms: pause −${pct} %`);
-        // The faster settings are judged on a full window of their own samples before the next
-        // step up: with the canary sampled continuously, a decision per batch would otherwise ramp
-        // up hundreds of times on one window's evidence and race past the budget.
-        clearCanary = true;
-      }
+    };
+    if (!latencyInUse) {
+      // The seed's rules: a fast batch grows the batch and takes 100 ms off the pause.
+      growBatch('');
+      if (fast) sleep -= FAST_BATCH_RELIEF_MS;
+    } else if (rateUp !== null) {
+      // Under the target: the pause shrinks so the rate grows by the step; the batch grows (the
+      // seed's rule) only once the pause is at its minimum. The pause is the finer knob, and the
+      // batch's length is how long each burst of harm lasts: in B2 at equal foreground p99,
+      // 300-row batches could run 27 % of the time, 3000-row ones 12 %.
+      sleep = rateUp.sleepMs;
+      // The seed's fixed −100 ms, far under the budget only: closer, a 100 ms cut at a 300 ms pause
+      // nearly doubles the rate, and three in a row took B2's foreground from 1.2× to 1.8×.
+      if (fast && latency.overshoot < CANARY_FAR_UNDER) sleep = Math.min(sleep, s.sleepMs - FAST_BATCH_RELIEF_MS);
+      reasons.push(`${latency.source} ${latency.statistic} ${fmt(latency.value)} ms under budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(LATENCY_TARGET)}×): rate ×${fmt(rateUp.step)}, pause ${s.sleepMs} → ${Math.max(b.minSleep, sleep)} ms`);
+      if (rateUp.atMinPause || sleep <= b.minSleep) growBatch(', and the pause at its minimum');
+    } else if (!judging) {
+      reasons.push(latency.status === 'gathering' || latency.samples < latency.size
+        ? `holding: gathering ${latency.source} samples (${latency.samples}/${latency.size})`
+        : `holding: ${latency.source} ${latency.statistic} ${fmt(latency.value)} ms within budget ${fmt(latency.limitMs)} ms`);
     }
   }
 
@@ -587,8 +642,8 @@ interface LatencySignal {
 const CANARY_SIGNAL: LatencySignal = { source: 'canary', quantile: CANARY_QUANTILE, overSamples: CANARY_OVER_SAMPLES, criticalSamples: CANARY_MIN_SAMPLES, confirm: true };
 
 /**
- * The foreground's own transactions. "Over" needs the full window, the same evidence as
- * "comfortable": their windowed p95 is steady enough to act on at once, without a confirming
+ * The foreground's own transactions. "Over" needs the full window, the same evidence as any other
+ * judgement (see LATENCY_TARGET): their windowed p95 is steady enough to act on at once, without a confirming
  * window, but only if slowing down and speeding up are judged on equal footing. Confirmation let
  * harm that comes in bursts (a checkpoint our WAL brought forward, a commit queue behind a batch's
  * flush) through: bursts rarely read over twice in a row, and B2's foreground sat at 2× its p99.
@@ -625,12 +680,11 @@ function readCanary(signal: LatencySignal, window: readonly number[], baseline: 
   const overEvidence = holding || critical || window.length >= Math.min(signal.overSamples, size);
   let status: CanaryStatus = 'within';
   if (overshoot > 1 && overEvidence) status = 'over';
-  else if (window.length >= size && overshoot < CANARY_COMFORT) status = 'comfortable';
   return { source, samples, size, confirm, baselineMs: baseline, status, statistic, value, limitMs, overshoot, critical };
 }
 
 /** A reading that a budget rule acted on or could have: over budget, or a full window. */
-const judged = (r: CanaryReading): boolean => r.status === 'over' || ((r.status === 'within' || r.status === 'comfortable') && r.samples >= r.size);
+const judged = (r: CanaryReading): boolean => r.status === 'over' || (r.status === 'within' && r.samples >= r.size);
 
 /** To 10 µs, like the observer's samples: it is shown and exported, and travels in workflow state. */
 function readingOf(r: CanaryReading): LatencyReading {

@@ -25,6 +25,11 @@ import {
   foregroundBaseline,
   foregroundReading,
   foregroundWindowSize,
+  LATENCY_TARGET,
+  MAX_RATE_STEP,
+  MIN_RATE_STEP,
+  paceAt,
+  rateStepFor,
   withForegroundBaseline,
 } from '../../src/core/load-controller';
 
@@ -267,33 +272,76 @@ describe('database load', () => {
 });
 
 describe('foreground latency budget (canary)', () => {
-  test('over budget: shrink and pause multiplicatively, in proportion to the overshoot; window restarts', () => {
+  /** Rows per ms at a decision's settings, where a 1000-row batch takes 100 ms. */
+  const rateOf = (d: { batchSize: number; sleepMs: number }) => d.batchSize / (d.batchSize * 0.1 + d.sleepMs);
+
+  test('over budget: the rate falls by (target ÷ reading)², through the pause; far over, the batch shrinks too; window restarts', () => {
+    // 1.6 ms against 1.5: 1.07× the limit → rate × (0.85 / 1.07)² = 0.63, as a longer pause.
     const mild = decide(withCanary(1.6, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.6 }), config);
-    assert.equal(mild.batchSize, 800); // overshoot 1.07: at least adjustmentFactor
-    assert.equal(mild.sleepMs, 150); // max(+50 ms, × 1.07·1.2 = 128)
+    assert.equal(mild.batchSize, 1000);
+    assert.equal(mild.sleepMs, 215); // 200 ms a cycle / 0.635 − 100 ms of batch
+    assert.ok(Math.abs(rateOf(mild) / rateOf({ batchSize: 1000, sleepMs: 100 }) - rateStepFor(1.6 / 1.5)) < 0.01);
     assert.deepEqual(mild.state.canaryWindow, []);
+    // 4 ms: 2.7× → the step's floor, half the rate; over 1.2× the limit the batch shrinks too.
     const severe = decide(withCanary(4, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 4 }), config);
-    assert.equal(severe.batchSize, 500); // overshoot 2.7: halve
-    assert.equal(severe.sleepMs, 200); // doubled
-    const medium = decide(withCanary(2, { batchSize: 1000 }), quiet({ batchMs: 100, canaryMs: 2 }), config);
-    assert.equal(medium.batchSize, 750); // 1 / 1.33
+    assert.equal(severe.batchSize, 800);
+    assert.equal(severe.sleepMs, 240);
+    assert.ok(Math.abs(rateOf(severe) / rateOf({ batchSize: 1000, sleepMs: 100 }) - MIN_RATE_STEP) < 0.01);
+    // From no pause at all, a small step still makes one.
+    assert.equal(decide(withCanary(1.4, { sleepMs: 0 }), quiet({ batchMs: 100, canaryMs: 1.4 }), config).sleepMs, 21);
   });
 
-  test('within budget but not comfortably: hold (no growth, no pause relief)', () => {
+  test('at the target (a step within ±5 %): hold, and judge the next window afresh', () => {
+    // 1.3 ms against 1.5 ms is 0.87× the limit, step 0.96.
     const d = decide(withCanary(1.3, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.3 }), config);
     assert.equal(d.batchSize, 1000);
     assert.equal(d.sleepMs, 100);
-    assert.match(d.reasons.join('\n'), /holding: canary p99 1\.30 ms within budget 1\.50 ms/);
+    assert.match(d.reasons.join('\n'), /holding: canary p99 1\.30 ms against budget 1\.50 ms \(0\.87×, target 0\.85×\), at its target/);
+    assert.deepEqual(d.state.canaryWindow, []);
   });
 
-  test('comfortably under budget over a full window: grow and cut the pause', () => {
-    // p99 1.0 ms against a 1.5 ms budget: comfortable, not far under it — only the proportional cut.
+  test('under the target: the pause shrinks by the rate step; the batch grows only once the pause is at its minimum', () => {
+    // 1.0 ms against 1.5: 0.67× → step (0.85 / 0.67)² = 1.63, capped at 1.5.
     const d = decide(withCanary(1.0, { sleepMs: 1000 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
-    assert.equal(d.batchSize, 1200);
-    assert.equal(d.sleepMs, 800); // 1000 × 0.8
-    // Far under it (0.7 ms < half of 1.5 ms): the seed's fixed −100 ms as well.
-    const far = decide(withCanary(0.7, { sleepMs: 1000 }), quiet({ batchMs: 100, canaryMs: 0.7 }), config);
-    assert.equal(far.sleepMs, 720); // (1000 − 100) × 0.8
+    assert.equal(d.batchSize, 1000);
+    assert.equal(d.sleepMs, 633); // 1100 ms a cycle / 1.5 − 100
+    const near = decide(withCanary(1.0, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
+    assert.deepEqual([near.batchSize, near.sleepMs], [1000, 33]);
+    const atMin = decide(withCanary(1.0, { sleepMs: 0 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
+    assert.deepEqual([atMin.batchSize, atMin.sleepMs], [1200, 0], 'the seed\'s growth, at no pause');
+    // Far under it (0.7 ms < half of 1.5 ms): the seed's fixed −100 ms too, which here reaches no pause.
+    const far = decide(withCanary(0.7, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 0.7 }), config);
+    assert.deepEqual([far.batchSize, far.sleepMs], [1200, 0]);
+  });
+
+  test('rateStepFor and paceAt: the step law and the pause that realises it', () => {
+    assert.equal(rateStepFor(LATENCY_TARGET), 1);
+    assert.equal(rateStepFor(0.1), MAX_RATE_STEP);
+    assert.equal(rateStepFor(5), MIN_RATE_STEP);
+    assert.equal(rateStepFor(Number.NaN), MAX_RATE_STEP);
+    assert.ok(rateStepFor(0.9) < 1 && rateStepFor(0.8) > 1);
+    assert.equal(paceAt(2, 1000, 100, 100), 0, 'the pause is not negative');
+    assert.equal(paceAt(0.5, 1000, 100, 100), 300);
+    assert.equal(paceAt(0.5, 1000, 100, 100, 0.5), 150, 'half the batch, half the rate: the same pause');
+    assert.equal(paceAt(Number.NaN, 1000, 100, 100), 100);
+  });
+
+  test('closed loop: with a noisy foreground it settles around the target instead of anywhere under the budget', () => {
+    // A foreground whose reading grows with the log of the rate (B2's shape: 3× the rate for
+    // 1.2× the p99), with ±10 % noise per window. From the initial 1000 rows every 100 ms.
+    const random = rng(7);
+    let s = withCanaryBaseline(start(), 1);
+    const readings: number[] = [];
+    for (let window = 0; window < 200; window++) {
+      const rate = s.batchSize / (s.batchSize * 0.1 + s.sleepMs);
+      const ms = 1.5 * Math.max(0.3, 0.6 + 0.18 * Math.log(rate / 2)) * (1 + 0.2 * (random() - 0.5));
+      if (window >= 100) readings.push(ms / 1.5);
+      s = decide(s, quiet({ batchMs: s.batchSize * 0.1, rows: s.batchSize, canaryMs: ms, canarySamples: Array.from({ length: config.canaryWindow }, () => ms) }), config).state;
+    }
+    const sorted = readings.sort((a, b) => a - b);
+    const middle = sorted[Math.floor(sorted.length / 2)]!;
+    assert.ok(Math.abs(middle - LATENCY_TARGET) < 0.05, `median reading ${middle.toFixed(3)} × the limit`);
+    assert.ok(sorted.filter((r) => r > 1).length / sorted.length < 0.15, 'few windows over the budget');
   });
 
   test('over budget is proven by 20 fresh samples, twice in a row; room to grow needs a full window', () => {
@@ -309,7 +357,7 @@ describe('foreground latency budget (canary)', () => {
         assert.equal(judged.batchSize, 1000, 'a first window over budget only asks for confirmation');
         assert.equal(judged.state.canaryOverPending, true);
         assert.deepEqual(judged.state.canaryWindow, [], 'confirmed on a fresh window');
-      } else assert.equal(judged.batchSize, 750, 'the confirming window acts');
+      } else assert.ok(judged.sleepMs > 100, 'the confirming window acts');
       s = judged.state;
     }
     // A spike that the next window does not confirm changes nothing.
@@ -320,20 +368,20 @@ describe('foreground latency budget (canary)', () => {
 
     s = withCanaryBaseline(start(), 1);
     const d = run(s, config.canaryWindow - 1, quiet({ batchMs: 100, canaryMs: 1 }));
-    assert.equal(d.batchSize, 1000, 'no growth before the window is full');
-    assert.equal(decide(d.state, quiet({ batchMs: 100, canaryMs: 1 }), config).batchSize, 1200);
+    assert.deepEqual([d.batchSize, d.sleepMs], [1000, 100], 'no speed-up before the window is full');
+    assert.equal(decide(d.state, quiet({ batchMs: 100, canaryMs: 1 }), config).sleepMs, 33);
   });
 
   test('one spike in the window is enough to back off (p99 of fewer than 100 samples is the max)', () => {
     const s = { ...withCanary(1.0), canaryWindow: [...Array.from({ length: 19 }, () => 1.0), 1.7] };
     assert.equal(canaryP99(s), 1.7);
-    assert.equal(decide(s, quiet({ batchMs: 100, canaryMs: 1.0 }), config).batchSize, 800);
+    assert.equal(decide(s, quiet({ batchMs: 100, canaryMs: 1.0 }), config).sleepMs, 256);
   });
 
   test('continuous sampler: lookups arrive in bunches; an empty bunch keeps the canary in charge', () => {
     // 20 fresh lookups over budget in one decision are enough evidence to back off.
     const over = decide(withCanaryBaseline(start({ canaryOverPending: true }), 1), quiet({ batchMs: 100, canaryMs: 2, canarySamples: Array.from({ length: CANARY_OVER_SAMPLES }, () => 2) }), config);
-    assert.equal(over.batchSize, 750);
+    assert.deepEqual([over.batchSize, over.sleepMs], [800, 240]);
     // No lookup finished during a short batch: CPU over threshold stays advisory (the canary decides).
     const none = decide(withCanary(1.0), quiet({ batchMs: 5, canaryMs: null, canarySamples: [], cpuPercent: 90 }), config);
     assert.ok(none.batchSize >= 1000, none.reasons.join(' | '));
@@ -360,7 +408,7 @@ describe('foreground latency budget (canary)', () => {
 
   test('while the canary is measured, host CPU is advisory; memory is not', () => {
     const cpu = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, cpuPercent: 90 }), config);
-    assert.equal(cpu.batchSize, 1200);
+    assert.equal(cpu.sleepMs, 33, 'the canary\'s speed-up, not CPU\'s slow-down');
     assert.match(cpu.reasons.join('\n'), /cpu 90 % over 70 % \(advisory/);
     const critical = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, cpuPercent: 99 }), config);
     assert.equal(critical.action, 'continue');
@@ -402,8 +450,8 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
 
   test('while a window of foreground transactions can be read, it governs: over budget backs off though the canary reads comfortable', () => {
     const d = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: fgFull(12) }), config);
-    assert.equal(d.batchSize, 500, 'foreground 12 ms against a 6 ms budget: halved');
-    assert.match(d.reasons.join('\n'), /foreground p95 12 ms over budget 6 ms/);
+    assert.deepEqual([d.batchSize, d.sleepMs], [800, 240], 'foreground 12 ms against a 6 ms budget: half the rate');
+    assert.match(d.reasons.join('\n'), /foreground p95 12 ms against budget 6 ms \(2×/);
     assert.deepEqual(d.state.foregroundWindow, [], 'new settings are judged on new samples');
     assert.deepEqual(d.state.canaryWindow, []);
   });
@@ -415,11 +463,11 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     // the foreground's own p99 (FOREGROUND_QUANTILE).
     const stall = [...Array.from({ length: size - 4 }, () => 4), 100, 100, 100, 100];
     const d = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: stall }), config);
-    assert.equal(d.batchSize, 1200, 'p95 4 ms against a 6 ms budget: comfortable');
-    assert.match(d.reasons.join('\n'), /foreground p95 4 ms comfortably under budget 6 ms/);
+    assert.equal(d.sleepMs, 33, 'p95 4 ms against a 6 ms budget: under the target');
+    assert.match(d.reasons.join('\n'), /foreground p95 4 ms under budget 6 ms/);
     const slowTenth = [...Array.from({ length: size - size / 10 }, () => 4), ...Array.from({ length: size / 10 }, () => 12)];
     const over = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: slowTenth }), config);
-    assert.equal(over.batchSize, 500);
+    assert.equal(over.batchSize, 800);
     assert.equal(foregroundBaseline([...stall, ...stall], size), 4, 'its baseline reads the same quantile');
     assert.equal(foregroundReading(d.state), null, 'the window starts again under the new settings');
     assert.equal(foregroundReading({ ...d.state, foregroundWindow: stall }), 4);
@@ -442,16 +490,15 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
 
   test('…and comfortable lets it speed up though the canary reads over budget', () => {
     const d = decide(both({ sleepMs: 1000 }), quiet({ batchMs: 100, canarySamples: full(1.6), foregroundSamples: fgFull(4) }), config);
-    assert.equal(d.batchSize, 1200);
-    assert.ok(d.sleepMs < 1000, `${d.sleepMs} ms`);
+    assert.equal(d.sleepMs, 633);
   });
 
   test('the canary stands in while too few foreground transactions arrive (or none was seen before the step)', () => {
     const few = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(4), foregroundSamples: [4, 4] }), config);
-    assert.equal(few.batchSize, 500, 'the canary, 4 ms against 1.5 ms');
-    assert.match(few.reasons.join('\n'), /canary p99 4 ms over budget/);
+    assert.equal(few.batchSize, 800, 'the canary, 4 ms against 1.5 ms');
+    assert.match(few.reasons.join('\n'), /canary p99 4 ms against budget/);
     const unseen = decide(withCanaryBaseline(start({ canaryOverPending: true }), 1), quiet({ batchMs: 100, canarySamples: full(4), foregroundSamples: full(40) }), config);
-    assert.equal(unseen.batchSize, 500);
+    assert.equal(unseen.batchSize, 800);
     assert.equal(unseen.state.foregroundBaselineMs, null);
   });
 
@@ -507,8 +554,8 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     const old = { ...withCanaryBaseline(start({ canaryOverPending: true }), 1) } as Partial<ControllerState>;
     for (const k of ['foregroundBaselineMs', 'foregroundStepBaselineMs', 'foregroundWindow', 'foregroundQuietWindow'] as const) delete old[k];
     const o = decide(old as ControllerState, quiet({ batchMs: 100, canarySamples: full(4), foregroundSamples: full(40) }), config);
-    assert.equal(o.batchSize, 500);
-    assert.match(o.reasons.join('\n'), /canary p99 4 ms over budget/);
+    assert.equal(o.batchSize, 800);
+    assert.match(o.reasons.join('\n'), /canary p99 4 ms against budget/);
   });
 
   test('withForegroundBaseline: null or nonsense means none was seen', () => {
