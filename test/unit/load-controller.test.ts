@@ -300,18 +300,24 @@ describe('foreground latency budget (canary)', () => {
     assert.deepEqual(d.state.canaryWindow, []);
   });
 
-  test('under the target: the pause shrinks by the rate step; the batch grows only once the pause is at its minimum', () => {
+  test('under the target: the batch grows by the rate step and the pause is set to match; at its bounds, the pause alone moves', () => {
     // 1.0 ms against 1.5: 0.67× → step (0.85 / 0.67)² = 1.63, capped at 1.5.
     const d = decide(withCanary(1.0, { sleepMs: 1000 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
-    assert.equal(d.batchSize, 1000);
-    assert.equal(d.sleepMs, 633); // 1100 ms a cycle / 1.5 − 100
+    assert.deepEqual([d.batchSize, d.sleepMs], [1500, 950]); // 1100 ms a cycle → 1500 rows in 733 ms
+    assert.ok(Math.abs(rateOf(d) / rateOf({ batchSize: 1000, sleepMs: 1000 }) - 1.5) < 0.01);
     const near = decide(withCanary(1.0, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
-    assert.deepEqual([near.batchSize, near.sleepMs], [1000, 33]);
-    const atMin = decide(withCanary(1.0, { sleepMs: 0 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
-    assert.deepEqual([atMin.batchSize, atMin.sleepMs], [1200, 0], 'the seed\'s growth, at no pause');
+    assert.deepEqual([near.batchSize, near.sleepMs], [1500, 50]);
     // Far under it (0.7 ms < half of 1.5 ms): the seed's fixed −100 ms too, which here reaches no pause.
     const far = decide(withCanary(0.7, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 0.7 }), config);
-    assert.deepEqual([far.batchSize, far.sleepMs], [1200, 0]);
+    assert.deepEqual([far.batchSize, far.sleepMs], [1500, 0]);
+    // At maxBatchSize (10000 rows in 100 ms): the pause shrinks by the step instead.
+    const atMax = decide(withCanary(1.0, { sleepMs: 1000, batchSize: 10_000 }), quiet({ batchMs: 100, rows: 10_000, canaryMs: 1.0 }), config);
+    assert.deepEqual([atMax.batchSize, atMax.sleepMs], [10_000, 633]);
+    // Over the target batch time (450 ms per 1000 rows allows 1111): only that far, and the pause makes up the rest.
+    const slowRows = decide(withCanary(1.0, { sleepMs: 1000 }), quiet({ batchMs: 450, canaryMs: 1.0 }), config);
+    assert.equal(slowRows.batchSize, 1111);
+    assert.equal(slowRows.sleepMs, 574); // 1111 rows in 500 ms + 574: 1.5 × the rate of 1000 in 450 + 1000
+    assert.ok(Math.abs(1111 / (1111 * 0.45 + slowRows.sleepMs) / (1000 / (1000 * 0.45 + 1000)) - 1.5) < 0.01);
   });
 
   test('rateStepFor and paceAt: the step law and the pause that realises it', () => {
@@ -369,7 +375,7 @@ describe('foreground latency budget (canary)', () => {
     s = withCanaryBaseline(start(), 1);
     const d = run(s, config.canaryWindow - 1, quiet({ batchMs: 100, canaryMs: 1 }));
     assert.deepEqual([d.batchSize, d.sleepMs], [1000, 100], 'no speed-up before the window is full');
-    assert.equal(decide(d.state, quiet({ batchMs: 100, canaryMs: 1 }), config).sleepMs, 33);
+    assert.equal(decide(d.state, quiet({ batchMs: 100, canaryMs: 1 }), config).batchSize, 1500);
   });
 
   test('one spike in the window is enough to back off (p99 of fewer than 100 samples is the max)', () => {
@@ -408,7 +414,7 @@ describe('foreground latency budget (canary)', () => {
 
   test('while the canary is measured, host CPU is advisory; memory is not', () => {
     const cpu = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, cpuPercent: 90 }), config);
-    assert.equal(cpu.sleepMs, 33, 'the canary\'s speed-up, not CPU\'s slow-down');
+    assert.deepEqual([cpu.batchSize, cpu.sleepMs], [1500, 50], 'the canary\'s speed-up, not CPU\'s slow-down');
     assert.match(cpu.reasons.join('\n'), /cpu 90 % over 70 % \(advisory/);
     const critical = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, cpuPercent: 99 }), config);
     assert.equal(critical.action, 'continue');
@@ -463,7 +469,7 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     // the foreground's own p99 (FOREGROUND_QUANTILE).
     const stall = [...Array.from({ length: size - 4 }, () => 4), 100, 100, 100, 100];
     const d = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: stall }), config);
-    assert.equal(d.sleepMs, 33, 'p95 4 ms against a 6 ms budget: under the target');
+    assert.equal(d.batchSize, 1500, 'p95 4 ms against a 6 ms budget: under the target');
     assert.match(d.reasons.join('\n'), /foreground p95 4 ms under budget 6 ms/);
     const slowTenth = [...Array.from({ length: size - size / 10 }, () => 4), ...Array.from({ length: size / 10 }, () => 12)];
     const over = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: slowTenth }), config);
@@ -490,7 +496,7 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
 
   test('…and comfortable lets it speed up though the canary reads over budget', () => {
     const d = decide(both({ sleepMs: 1000 }), quiet({ batchMs: 100, canarySamples: full(1.6), foregroundSamples: fgFull(4) }), config);
-    assert.equal(d.sleepMs, 633);
+    assert.deepEqual([d.batchSize, d.sleepMs], [1500, 950]);
   });
 
   test('the canary stands in while too few foreground transactions arrive (or none was seen before the step)', () => {
