@@ -222,9 +222,9 @@ export const PAUSED_POLL_MS = 1000;
 /** Seed: a slow batch adds half a second of pause; a fast one removes a tenth. */
 export const SLOW_BATCH_PAUSE_MS = 500;
 export const FAST_BATCH_RELIEF_MS = 100;
-/** Smallest pause increase for host/database pressure and for the canary, so a 0 ms pause grows. */
+/** Smallest pause increase for host/database pressure, so a 0 ms pause grows. (The latency budget
+ *  computes its pause from the rate it wants: paceAt.) */
 export const PRESSURE_PAUSE_STEP_MS = 100;
-export const CANARY_PAUSE_STEP_MS = 50;
 
 // Caps keep every stored number finite and JSON-safe, however absurd the input.
 const MAX_MS = 1e9;
@@ -443,7 +443,8 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   let clearCanary = false;
   let canaryOverPending = s.canaryOverPending === true;
   // The latency budget's judgement: a full window (or an "over" with enough evidence), and batches
-  // running. It sets the rate (see rateStepFor), through the pause first (see paceAt).
+  // running. It sets the rate (rateStepFor): slower through a longer pause, faster through a larger
+  // batch (see the relief rules below), each with the pause that gives the new rate (paceAt).
   const judging = latencyInUse && !holding && batchRan && (latency.status === 'over' || (latency.status === 'within' && latency.samples >= latency.size));
   let rateUp: { step: number; batchMs: number } | null = null;
   if (judging && latency.status === 'over' && !latency.critical && !canaryOverPending && latency.confirm) {
@@ -494,15 +495,12 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // Relief: speed up only with no pressure, while running, and with the foreground's consent.
   if (!pressure && !s.paused && critical.length === 0 && batchRan) {
     const fast = x.batchMs! < c.queryTimeThresholdMs / 2;
-    const growBatch = (why: string) => {
-      if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) {
-        scale = Math.max(1, Math.min(1 + f, c.targetBatchMs / expectedMs));
-        reasons.push(`batch ${fmt(x.batchMs!)} ms is fast and smoothed time ${fmt(expectedMs)} ms under target ${c.targetBatchMs} ms${why}: batch ×${fmt(scale)}`);
-      }
-    };
     if (!latencyInUse) {
       // The seed's rules: a fast batch grows the batch and takes 100 ms off the pause.
-      growBatch('');
+      if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) {
+        scale = Math.max(1, Math.min(1 + f, c.targetBatchMs / expectedMs));
+        reasons.push(`batch ${fmt(x.batchMs!)} ms is fast and smoothed time ${fmt(expectedMs)} ms under target ${c.targetBatchMs} ms: batch ×${fmt(scale)}`);
+      }
       if (fast) sleep -= FAST_BATCH_RELIEF_MS;
     } else if (rateUp !== null) {
       // Under the target: the batch grows by the step (the seed's growth rule, as far as the
@@ -655,8 +653,8 @@ const CANARY_SIGNAL: LatencySignal = { source: 'canary', quantile: CANARY_QUANTI
 
 /**
  * The foreground's own transactions. "Over" needs the full window, the same evidence as any other
- * judgement (see LATENCY_TARGET): their windowed p95 is steady enough to act on at once, without a confirming
- * window, but only if slowing down and speeding up are judged on equal footing. Confirmation let
+ * judgement (see LATENCY_TARGET): their windowed p95 is steady enough to act on at once, without a
+ * confirming window, but only if slowing down and speeding up are judged on equal footing. Confirmation let
  * harm that comes in bursts (a checkpoint our WAL brought forward, a commit queue behind a batch's
  * flush) through: bursts rarely read over twice in a row, and B2's foreground sat at 2× its p99.
  * Judging "over" on 100 transactions and "comfortable" on 300 tilted it the other way: the

@@ -494,7 +494,7 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     assert.equal(garbage.state.lastReading, null);
   });
 
-  test('…and comfortable lets it speed up though the canary reads over budget', () => {
+  test('…and under the target lets it speed up though the canary reads over budget', () => {
     const d = decide(both({ sleepMs: 1000 }), quiet({ batchMs: 100, canarySamples: full(1.6), foregroundSamples: fgFull(4) }), config);
     assert.deepEqual([d.batchSize, d.sleepMs], [1500, 950]);
   });
