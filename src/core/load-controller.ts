@@ -446,7 +446,10 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // running. It sets the rate (rateStepFor): slower through a longer pause, faster through a larger
   // batch (see the relief rules below), each with the pause that gives the new rate (paceAt).
   const judging = latencyInUse && !holding && batchRan && (latency.status === 'over' || (latency.status === 'within' && latency.samples >= latency.size));
-  let rateUp: { step: number; batchMs: number } | null = null;
+  // Under the target, the step the relief rules below take.
+  let rateUp: number | null = null;
+  // The batch time the pause is computed against (paceAt): smoothed, or this batch's before there is an estimate.
+  const paceBatchMs = expectedMs ?? x.batchMs ?? 0;
   if (judging && latency.status === 'over' && !latency.critical && !canaryOverPending && latency.confirm) {
     // Over budget once: confirmed on a fresh window before anything changes. Harm from our batches
     // persists while they run; a fsync stall or a checkpoint is over in a window. Acting on single
@@ -462,17 +465,15 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     clearCanary = true;
     const step = rateStepFor(latency.overshoot);
     const reading = `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms against budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(LATENCY_TARGET)}×)`;
-    const batchMs = expectedMs ?? x.batchMs!;
-    const pace = paceAt(step, s.batchSize, batchMs, s.sleepMs);
     if (step < 1 - RATE_DEAD_BAND) {
       // Far over the budget the batch shrinks too: a batch's length is how long each burst of its
       // harm lasts, and the pause alone would leave the bursts as long as they were.
       const farOver = latency.overshoot > 1 + f;
       const by = farOver ? 1 - f : 1;
-      const sleepTo = farOver ? paceAt(step, s.batchSize, batchMs, s.sleepMs, by) : pace;
+      const sleepTo = paceAt(step, s.batchSize, paceBatchMs, s.sleepMs, by);
       push(by, sleepTo, `${reading}: rate ×${fmt(step)}${farOver ? `, batch −${pct} %` : ''}, pause ${s.sleepMs} → ${Math.max(sleepTo, s.sleepMs)} ms`);
     } else if (step > 1 + RATE_DEAD_BAND) {
-      rateUp = { step, batchMs };
+      rateUp = step;
     } else {
       reasons.push(`holding: ${reading}, at its target`);
     }
@@ -495,10 +496,12 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // Relief: speed up only with no pressure, while running, and with the foreground's consent.
   if (!pressure && !s.paused && critical.length === 0 && batchRan) {
     const fast = x.batchMs! < c.queryTimeThresholdMs / 2;
+    // The seed's condition for a larger batch: fast, under the target batch time, and not steered down.
+    const mayGrow = fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1;
     if (!latencyInUse) {
       // The seed's rules: a fast batch grows the batch and takes 100 ms off the pause.
-      if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) {
-        scale = Math.max(1, Math.min(1 + f, c.targetBatchMs / expectedMs));
+      if (mayGrow) {
+        scale = Math.max(1, Math.min(1 + f, c.targetBatchMs / expectedMs!));
         reasons.push(`batch ${fmt(x.batchMs!)} ms is fast and smoothed time ${fmt(expectedMs)} ms under target ${c.targetBatchMs} ms: batch ×${fmt(scale)}`);
       }
       if (fast) sleep -= FAST_BATCH_RELIEF_MS;
@@ -512,17 +515,17 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
       // The batch's length, how long each burst of harm lasts, is held back by maxBatchSize, the
       // target batch time, and the shrink far over the budget.
       let grow = 1;
-      if (fast && expectedMs !== null && expectedMs < c.targetBatchMs && scale >= 1) {
-        grow = Math.max(1, Math.min(rateUp.step, c.targetBatchMs / expectedMs, b.maxBatch / s.batchSize));
+      if (mayGrow) {
+        grow = Math.max(1, Math.min(rateUp, c.targetBatchMs / expectedMs!, b.maxBatch / s.batchSize));
         grow = clampInt(s.batchSize * grow, b.minBatch, b.maxBatch) / s.batchSize;
         scale = grow;
       }
-      sleep = paceAt(rateUp.step, s.batchSize, rateUp.batchMs, s.sleepMs, grow);
+      sleep = paceAt(rateUp, s.batchSize, paceBatchMs, s.sleepMs, grow);
       // The seed's fixed −100 ms, far under the budget only: closer, a 100 ms cut at a 300 ms pause
       // nearly doubles the rate, and three in a row took B2's foreground from 1.2× to 1.8×.
       if (fast && latency.overshoot < CANARY_FAR_UNDER) sleep = Math.min(sleep, s.sleepMs - FAST_BATCH_RELIEF_MS);
       reasons.push(
-        `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms under budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(LATENCY_TARGET)}×): rate ×${fmt(rateUp.step)}` +
+        `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms under budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(LATENCY_TARGET)}×): rate ×${fmt(rateUp)}` +
           `${grow > 1 ? `, batch ×${fmt(grow)}` : ''}, pause ${s.sleepMs} → ${Math.max(b.minSleep, sleep)} ms`,
       );
     } else if (!judging) {
