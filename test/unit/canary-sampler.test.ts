@@ -79,33 +79,47 @@ test('stop() does not wait for the interval to pass', async () => {
 });
 
 test('quiet lookups overlap no batch and begin at least quietAfterMs after the last one ended', async () => {
-  // Each lookup reports when it began (ms since the test started), so the test can check the tags.
-  const t0 = Date.now();
+  // Each lookup records when it began and ended, on the same clock as the batch clock
+  // (performance.now()), and returns its index + 1000 so the test can find it. The batch's edges are
+  // read just before the synchronous batchStarted()/batchEnded() calls: no lookup can begin or end
+  // inside a synchronous call, and the clock reads its own time after ours, so the checks need no
+  // timing margin.
+  const spans: { begun: number; ended: number }[] = [];
   const canary = scriptedCanary(() => 1);
   canary.measure = async () => {
-    const begun = Date.now() - t0;
+    const span = { begun: performance.now(), ended: Number.NaN };
+    spans.push(span);
     await sleep(1);
-    return begun + 1000; // 1000 + start time: positive, and identifies the lookup
+    span.ended = performance.now();
+    return spans.indexOf(span) + 1000;
   };
+  const samplerStart = performance.now();
   const sampler = startCanarySampler(canary, { intervalMs: 5, quietAfterMs: 100 });
   await sleep(150); // no batch yet: quiet from 100 ms after the sampler started
+  const batchStart = performance.now();
   sampler.batchStarted();
-  const batchStart = Date.now() - t0;
   await sleep(100);
+  const batchEnd = performance.now();
   sampler.batchEnded();
-  const batchEnd = Date.now() - t0;
   await sleep(250);
   await sampler.stop();
   const { samples, quiet } = sampler.drain();
-  const begins = (list: number[]) => list.map((v) => v - 1000);
+  const spansOf = (list: number[]) =>
+    list.map((v) => {
+      const span = spans[v - 1000];
+      assert.ok(span, `sample ${v} names no lookup`);
+      return span;
+    });
   assert.ok(samples.length > 40, `${samples.length} lookups`);
   assert.ok(quiet.length > 10 && quiet.length < samples.length, `${quiet.length} of ${samples.length} quiet`);
-  for (const begun of begins(quiet)) {
-    const duringBatch = begun >= batchStart - 2 && begun <= batchEnd;
-    const tooSoonAfter = begun > batchEnd && begun < batchEnd + 100 - 2;
-    assert.ok(begun >= 100 - 2 && !duringBatch && !tooSoonAfter, `lookup begun at ${begun} ms is not quiet (batch ${batchStart}–${batchEnd} ms)`);
+  const ms = (t: number) => (t - samplerStart).toFixed(1);
+  for (const { begun, ended } of spansOf(quiet)) {
+    const where = `lookup ${ms(begun)}–${ms(ended)} ms is not quiet (batch ${ms(batchStart)}–${ms(batchEnd)} ms)`;
+    assert.ok(begun >= samplerStart + 100, `${where}: begun within 100 ms of the sampler's start`);
+    assert.ok(ended < batchStart || begun > batchEnd, `${where}: it overlaps the batch`);
+    assert.ok(ended < batchStart || begun >= batchEnd + 100, `${where}: begun within 100 ms of the batch's end`);
   }
-  assert.ok(begins(quiet).some((b) => b < batchStart), 'lookups before the batch, after the gap, are quiet');
-  assert.ok(begins(quiet).some((b) => b > batchEnd + 100), 'and so are those well after it');
-  assert.ok(begins(samples).some((b) => b > batchStart && b < batchEnd), 'lookups during the batch are sampled, just not quiet');
+  assert.ok(spansOf(quiet).some((s) => s.ended < batchStart), 'lookups before the batch, after the gap, are quiet');
+  assert.ok(spansOf(quiet).some((s) => s.begun > batchEnd + 100), 'and so are those well after it');
+  assert.ok(spansOf(samples).some((s) => s.begun > batchStart && s.ended < batchEnd), 'lookups during the batch are sampled, just not quiet');
 });
