@@ -18,13 +18,16 @@
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
-//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--json FILE]
+//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--json FILE]
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
 // pg_stat_activity over its window, as the controller does (foreground-observer.ts), and the
 // table shows that reading's p99 against the baseline point's beside pgbench's own ratio, and the
 // controller's own view of it: the median over the point of each window's (foregroundWindowSize
 // transactions) p99 and p95 against the baseline point's, and the share of those windows that
-// read over the budget.
+// read over the budget. --observe-intervals compares snapshot intervals within each point (one poll
+// at the finest, the coarser streams subsampled from it: multi-interval-observer.ts), and the last
+// columns count the foreground's tail at the finest interval against pgbench's own transaction
+// count (tailCountQuantile): a server-side p99 free of the samples' length bias.
 // With several canary intervals (canaryIntervalMs) or windows (canaryWindow), the adaptive point
 // and the fixed sweep run with each combination, and each gets its own oracle: the canary's cost
 // is part of every point.
@@ -44,8 +47,8 @@ import { canaryP99, type ControllerState, FOREGROUND_QUANTILE, foregroundReading
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
 import { createLogger } from '../src/logging/logger';
-import { startForegroundObserver } from '../src/activities/load/foreground-observer';
 import { benchMigrationsDir, migrationId } from './lib/framework';
+import { startMultiIntervalObserver, tailCountQuantile } from './lib/multi-interval-observer';
 import { NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
 import { describeMachine, loadAverage, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
 import { fmt, fmtInt, markdownTable, median, percentile } from './lib/stats';
@@ -100,6 +103,10 @@ interface PointResult {
   /** --observe: each controller-sized window's p99 and p95 of those samples, ms. */
   observedWindowP99s?: number[];
   observedWindowP95s?: number[];
+  /** --observe: the foreground's p99 by counting its tail at the finest interval (tailCountQuantile, with pgbench's own transaction count), ms. */
+  tailP99?: number;
+  /** --observe: the same as observedWindowP95s at each of --observe-intervals (ms → p95s). */
+  observedWindowP95sByInterval?: Record<number, number[]>;
   /** Adaptive: the controller's batch size and pause at the end of the window. */
   batchSize?: number;
   sleepMs?: number;
@@ -158,6 +165,10 @@ async function main(): Promise<number> {
       // on: every point also watches the foreground's transactions in pg_stat_activity over its
       // window (foreground-observer.ts), to compare that reading's ratio with pgbench's own.
       observe: { type: 'string', default: 'off' },
+      // With --observe on: the snapshot intervals (ms) to compare, all read in the same point from
+      // one poll at the finest (multi-interval-observer.ts); the first is the one the pooled and
+      // window p99 columns use. Default: the controller's own interval.
+      'observe-intervals': { type: 'string', default: String(DEFAULT_LOAD_CONTROL.foregroundIntervalMs) },
     },
   });
   const reps = Number(values.reps);
@@ -167,6 +178,9 @@ async function main(): Promise<number> {
   // migration runs for minutes to hours); fixed settings need no warm-up beyond the foreground's.
   const adaptiveWarmupS = Number(values['adaptive-warmup']);
   const rows = Number(values.rows);
+  const observeIntervals = values['observe-intervals'].split(',').filter(Boolean).map(Number);
+  const finestInterval = Math.min(...observeIntervals);
+  if (observeIntervals.length === 0 || observeIntervals.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--observe-intervals: whole milliseconds, e.g. 5,20; got "${values['observe-intervals']}"`);
   const wholeList = (option: 'canary-intervals' | 'canary-windows', example: string): number[] => {
     const list = values[option].split(',').filter(Boolean).map(Number);
     if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${option}: whole numbers, e.g. ${example}; got "${values[option]}"`);
@@ -241,14 +255,15 @@ async function main(): Promise<number> {
     let controller: ControllerState | null = null;
     const trace: string[] = [];
     const observed: number[] = [];
+    const observedAt = new Map<number, number[]>();
     const observing =
       values.observe === 'on'
         ? target.db.connection().execute(async (conn) => {
             await new Promise((r) => setTimeout(r, Math.max(0, windowFrom - Date.now())));
-            const observer = startForegroundObserver(conn, { intervalMs: DEFAULT_LOAD_CONTROL.foregroundIntervalMs, quietAfterMs: 0 });
+            const observer = startMultiIntervalObserver(conn, observeIntervals);
             await new Promise((r) => setTimeout(r, Math.max(0, windowTo - Date.now())));
-            await observer.stop();
-            observed.push(...observer.drain().samples);
+            for (const [ms, samples] of await observer.stop()) observedAt.set(ms, samples);
+            observed.push(...(observedAt.get(observeIntervals[0]!) ?? []));
           })
         : Promise.resolve();
     if (point.kind !== 'baseline') {
@@ -327,10 +342,14 @@ async function main(): Promise<number> {
       ...(values.observe === 'on'
         ? {
             observedP99: percentile(observed, 99),
+            tailP99: tailCountQuantile(observedAt.get(finestInterval) ?? [], finestInterval, lat.length, 0.99),
             observedCount: observed.length,
             observedSamples: observed,
             observedWindowP99s: observedWindows.map((w) => quantile(w, 0.99)),
             observedWindowP95s: observedWindows.map((w) => quantile(w, FOREGROUND_QUANTILE)),
+            observedWindowP95sByInterval: Object.fromEntries(
+              [...observedAt].map(([ms, samples]) => [ms, windowsOf(samples, foregroundWindowSize(DEFAULT_LOAD_CONTROL)).map((w) => quantile(w, FOREGROUND_QUANTILE))]),
+            ),
           }
         : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
@@ -389,6 +408,7 @@ async function main(): Promise<number> {
     const ratios = windowsAt(l, pick).map((v) => v / base);
     return [fmt(median(ratios), 2), fmt(ratios.filter((r) => r > BUDGET).length / Math.max(1, ratios.length), 2)];
   };
+  const extraIntervals = observeIntervals.slice(1);
   const table = labels.map((l) => [
     l + (oracles.has(l) ? ' (oracle)' : ''),
     fmt(med(l, (r) => r.tps), 0),
@@ -396,13 +416,15 @@ async function main(): Promise<number> {
     fmt(p99Of(l), 2),
     fmt(p99Of(l) / baseP99, 2),
     ...(observe ? [fmt(med(l, (r) => r.observedP99 ?? Number.NaN) / baseObserved, 2), ...windowColumns((r) => r.observedWindowP99s, l), ...windowColumns((r) => r.observedWindowP95s, l)] : []),
+    ...(observe ? extraIntervals.flatMap((ms) => windowColumns((r) => r.observedWindowP95sByInterval?.[ms], l)) : []),
+    ...(observe ? [fmt(med(l, (r) => r.tailP99 ?? Number.NaN), 2), fmt(med(l, (r) => r.tailP99 ?? Number.NaN) / med('baseline', (r) => r.tailP99 ?? Number.NaN), 2)] : []),
     p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
     l === 'baseline' ? '' : fmtInt(rowsOf(l)),
     oracleFor(l) ? fmt(rowsOf(l) / rowsOf(oracleFor(l)!), 2) : '',
-    results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}`).join(' '),
+    results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}${r.tailP99 !== undefined ? `/${fmt(r.tailP99, 1)}` : ''}`).join(' '),
   ]);
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? ['observed p99 × baseline', 'window p99 ×', `window p99 > ${BUDGET}×`, 'window p95 ×', `window p95 > ${BUDGET}×`] : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', 'each rep p99/rows/s'], table));
+  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? ['observed p99 × baseline', 'window p99 ×', `window p99 > ${BUDGET}×`, 'window p95 ×', `window p95 > ${BUDGET}×`] : []), ...(observe ? extraIntervals.flatMap((ms) => [`@${ms}ms window p95 ×`, `@${ms}ms > ${BUDGET}×`]) : []), ...(observe ? [`tail-count p99 ms @${finestInterval}ms`, 'tail-count p99 ×'] : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
   for (const n of variants) {
     const adaptive = label({ kind: 'adaptive', canary: n });
     const oracle = oracleOf.get(n) ?? null;

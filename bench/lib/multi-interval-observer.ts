@@ -1,0 +1,54 @@
+// The foreground's transactions read at several snapshot intervals at once, for B2's --observe:
+// one pg_stat_activity snapshot every `finest` ms, and for each interval k × finest the stream an
+// observer polling at that interval would have produced (the same tracker, fed every k-th
+// snapshot). Comparing intervals inside one point keeps the VM's drift between points out of it.
+import { type Db } from '../../src/db/connect';
+import { inFlightTransactions } from '../../src/activities/load/foreground-observer';
+import { type OpenTransactions, trackTransactions } from '../../src/core/foreground-transactions';
+
+export interface MultiIntervalObserver {
+  /** Stops polling and returns each interval's samples (last seen ages of finished transactions, ms), in the order seen. */
+  stop(): Promise<Map<number, number[]>>;
+}
+
+export function startMultiIntervalObserver(db: Db, intervalsMs: readonly number[]): MultiIntervalObserver {
+  const finest = Math.min(...intervalsMs);
+  const bad = intervalsMs.filter((ms) => ms % finest !== 0);
+  if (bad.length > 0) throw new Error(`--observe-intervals: every interval must be a multiple of the finest (${finest} ms); ${bad.join(', ')} is not`);
+  const streams = intervalsMs.map((ms) => ({ ms, every: ms / finest, open: new Map() as OpenTransactions, samples: [] as number[] }));
+  let stopped = false;
+  const loop = (async () => {
+    for (let n = 0; !stopped; n++) {
+      const snapshot = await inFlightTransactions(db);
+      for (const s of streams) {
+        if (n % s.every !== 0) continue;
+        const tracked = trackTransactions(s.open, snapshot, true);
+        s.open = tracked.open;
+        for (const t of tracked.finished) s.samples.push(t.ageMs);
+      }
+      await new Promise((r) => setTimeout(r, finest));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return new Map(streams.map((s) => [s.ms, s.samples]));
+    },
+  };
+}
+
+/**
+ * The foreground's q-quantile duration estimated by counting its tail: each observed transaction's
+ * duration is taken as its last seen age plus half the interval (it ended somewhere before the next
+ * snapshot), and the estimate is the duration exceeded by (1 − q) × `transactions` of them. Every
+ * transaction longer than the interval is seen, so the count is complete for durations above it;
+ * unlike a quantile of the samples, no length bias. It needs the true number of transactions in
+ * the window (`transactions`: here pgbench's own count, which the controller does not have).
+ */
+export function tailCountQuantile(lastSeenAges: readonly number[], intervalMs: number, transactions: number, q: number): number {
+  const rank = Math.max(1, Math.round((1 - q) * transactions));
+  if (lastSeenAges.length < rank) return Number.NaN;
+  const longestFirst = [...lastSeenAges].sort((a, b) => b - a);
+  return longestFirst[rank - 1]! + intervalMs / 2;
+}
