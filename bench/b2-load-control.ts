@@ -212,7 +212,23 @@ async function main(): Promise<number> {
   onCleanup(() => fsp.rm(migrations.dir, { recursive: true, force: true }));
   const target = openTargetDatabase(url, { applicationName: 'stockrx-migrate worker' });
   onCleanup(() => target.close());
-  const activities = createActivities({ db: target.db, logger: createLogger({ level: 'error' }), registry: createMigrationRegistry(migrations.dir) });
+  // BENCH_TRACE=decisions: every judgement of the controller (its debug log, run-data-slice.ts), not
+  // only each slice's last decision: a slice holds several, and its last one hides the others.
+  const decisionSink: { lines: string[] | null; since: number } = { lines: null, since: 0 };
+  const traceDecisions = process.env.BENCH_TRACE === 'decisions';
+  const logger = createLogger({
+    level: traceDecisions ? 'debug' : 'error',
+    destination: {
+      write(line: string) {
+        if (!decisionSink.lines) return;
+        const entry = JSON.parse(line) as { msg?: string; reasons?: string[]; batchSize?: number; sleepMs?: number };
+        const judged = (entry.reasons ?? []).filter((r) => !/advisory|gathering/.test(r));
+        if (entry.msg !== 'load control decision' || judged.length === 0) return;
+        decisionSink.lines.push(`${fmt((Date.now() - decisionSink.since) / 1000, 1)}s   judged → batch ${entry.batchSize} pause ${entry.sleepMs} ms: ${judged.join('; ').slice(0, 200)}`);
+      },
+    },
+  });
+  const activities = createActivities({ db: target.db, logger, registry: createMigrationRegistry(migrations.dir) });
 
   // Between points: the previous migration's backup goes, the table is vacuumed and the WAL
   // checkpointed, so each point starts from the same kind of state.
@@ -254,6 +270,7 @@ async function main(): Promise<number> {
     let rowsPerSecond = 0;
     let controller: ControllerState | null = null;
     const trace: string[] = [];
+    if (traceDecisions && point.kind === 'adaptive') Object.assign(decisionSink, { lines: trace, since: fgStart });
     const observed: number[] = [];
     const observedAt = new Map<number, number[]>();
     const observing =
@@ -377,6 +394,7 @@ async function main(): Promise<number> {
           (r.batchSize !== undefined ? `  (controller: batch ${r.batchSize}, pause ${r.sleepMs} ms)` : '') +
           `  load ${r.load}  [${fmt((Date.now() - t0) / 60000, 1)} min]`,
       );
+      decisionSink.lines = null;
       if (r.trace && process.env.BENCH_TRACE) for (const line of r.trace) say(`    ${line}`);
     }
   }

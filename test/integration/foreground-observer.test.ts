@@ -112,13 +112,32 @@ describe('a data slice governed by the foreground', () => {
     latencyBudgetMinMs: 0,
   };
 
+  interface LoggedDecision {
+    migrationId: string;
+    action: string;
+    batchSize: number;
+    sleepMs: number;
+    reasons: string[];
+  }
+
   /** A migration of its own, on a table of its own. */
-  async function runUnderSlowdown(id: string, table: string, overrides: Record<string, number>): Promise<{ before: ControllerState; after: ControllerState; reasons: string[] }> {
+  async function runUnderSlowdown(id: string, table: string, overrides: Record<string, number>): Promise<{ before: ControllerState; after: ControllerState; reasons: string[]; decisions: LoggedDecision[] }> {
     await createItemsTable(database.url, 60_000, table);
     const migrations = await createMigrationsDir(`foreground-${table}`);
     dirs.push(migrations);
     await migrations.write(id, migrationSource([updateItemsStep(table)], loadControlSource({ ...LOAD_CONTROL, ...overrides })));
-    const activities = createActivities({ db: target.db, logger: createLogger({ level: 'error' }), registry: createMigrationRegistry(migrations.dir) });
+    // At debug level every load-control decision is logged, not only each slice's last.
+    const decisions: LoggedDecision[] = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: {
+        write(line: string) {
+          const entry = JSON.parse(line) as LoggedDecision & { msg: string };
+          if (entry.msg === 'load control decision') decisions.push(entry);
+        },
+      },
+    });
+    const activities = createActivities({ db: target.db, logger, registry: createMigrationRegistry(migrations.dir) });
     const [plan] = await loadMigrations(migrations.dir);
     const step = plan!.steps.find(isDataStep) as DataStep;
     const input = { migrationId: id, runToken: `test-${id}`, step, options: DEFAULT_RUN_OPTIONS };
@@ -140,7 +159,7 @@ describe('a data slice governed by the foreground', () => {
         controller = slice.controller;
         reasons.push(...slice.reasons);
       }
-      return { before: first.controller, after: controller, reasons };
+      return { before: first.controller, after: controller, reasons, decisions };
     } finally {
       await shop.stop();
     }
@@ -154,6 +173,14 @@ describe('a data slice governed by the foreground', () => {
     assert.ok(backedOff, `the step backs off: batch ${watched.after.batchSize}, pause ${watched.after.sleepMs} ms, paused ${watched.after.paused}; reasons: ${watched.reasons.join(' | ')}`);
     assert.match(watched.reasons.join('\n'), /foreground p95 [\d.]+ ms (against budget [\d.]+ ms \([\d.]+×|over critical)/);
     assert.equal(watched.after.lastReading?.source, 'foreground', 'monitoring shows the foreground\'s reading');
+    // The debug log has every decision, so at least as many judgements as the slices' last decisions show.
+    const judged = (reasons: string[]) => reasons.filter((r) => /foreground p95 [\d.]+ ms/.test(r)).length;
+    const loggedJudgements = watched.decisions.filter((d) => judged(d.reasons) > 0);
+    assert.ok(loggedJudgements.length >= Math.max(1, judged(watched.reasons)), `${loggedJudgements.length} judgements logged; the slices showed ${judged(watched.reasons)}`);
+    for (const d of loggedJudgements) {
+      assert.equal(d.migrationId, '20250701000000_foreground_watched');
+      assert.ok(Number.isInteger(d.batchSize) && d.batchSize > 0 && d.sleepMs >= 0 && ['continue', 'pause', 'resume'].includes(d.action), JSON.stringify(d));
+    }
     assert.ok(watched.after.lastReading!.valueMs > watched.after.lastReading!.limitMs * 0.8, `the reading shows the slowdown: ${JSON.stringify(watched.after.lastReading)}`);
 
     const unwatched = await runUnderSlowdown('20250701000001_foreground_unwatched', 'unwatched_items', { foregroundIntervalMs: 0 });

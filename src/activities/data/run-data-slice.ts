@@ -56,6 +56,8 @@ export interface SliceDeps {
   registry: MigrationRegistry;
   loadSource: LoadSource;
   log: (message: string, fields?: Record<string, unknown>) => void;
+  /** Every load-control decision, with its reasons (a debug-level log line: STOCKRX_LOG_LEVEL=debug). */
+  logDecision?: (fields: Record<string, unknown>) => void;
   metrics?: MigrationMetrics;
 }
 
@@ -204,6 +206,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       const decision = decide(state, taken, input.loadControl);
       state = decision.state;
       reasons = decision.reasons;
+      deps.logDecision?.({ action: decision.action, batchSize: state.batchSize, sleepMs: state.sleepMs, batchMs, rows: rowCount, reasons });
       if (state.lastReading) deps.metrics?.latency(input.migrationId, state.lastReading);
       return decision;
     };
