@@ -31,7 +31,6 @@
 // With several canary intervals (canaryIntervalMs) or windows (canaryWindow), the adaptive point
 // and the fixed sweep run with each combination, and each gets its own oracle: the canary's cost
 // is part of every point.
-import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +50,7 @@ import { benchMigrationsDir, migrationId } from './lib/framework';
 import { startMultiIntervalObserver, tailCountQuantile } from './lib/multi-interval-observer';
 import { NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
 import { describeMachine, loadAverage, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
+import { latencies, pgEnv, runProcess } from './lib/pgbench';
 import { fmt, fmtInt, markdownTable, median, percentile } from './lib/stats';
 
 const CLIENTS = 4;
@@ -113,37 +113,6 @@ interface PointResult {
   /** Adaptive: one line per slice (time, batches, controller settings, canary, reasons). */
   trace?: string[];
   load: string;
-}
-
-function pgEnv(url: string): NodeJS.ProcessEnv {
-  const u = new URL(url);
-  return { ...process.env, PGHOST: u.hostname, PGPORT: u.port, PGUSER: decodeURIComponent(u.username), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: u.pathname.slice(1) };
-}
-
-function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${err}`))));
-  });
-}
-
-/** Latencies (ms) of transactions that ended inside [fromEpochMs, toEpochMs], from pgbench -l logs. */
-async function latencies(logDir: string, prefix: string, fromEpochMs: number, toEpochMs: number): Promise<number[]> {
-  const out: number[] = [];
-  for (const file of await fsp.readdir(logDir)) {
-    if (!file.startsWith(prefix)) continue;
-    for (const line of (await fsp.readFile(path.join(logDir, file), 'utf8')).split('\n')) {
-      // client_id transaction_no time script_no time_epoch time_us
-      const f = line.split(' ');
-      if (f.length < 6) continue;
-      const end = Number(f[4]) * 1000 + Number(f[5]) / 1000;
-      if (end >= fromEpochMs && end <= toEpochMs) out.push(Number(f[2]) / 1000);
-    }
-  }
-  return out;
 }
 
 async function main(): Promise<number> {
