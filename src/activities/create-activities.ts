@@ -183,10 +183,9 @@ export function createActivities({
 
     async runDataSlice(input: Omit<SliceInput, 'file'> & { file: string }): Promise<SliceResult> {
       const log = logFor(input.migrationId, { step: input.step.index + 1, label: input.step.label });
-      const deps = { db, registry, loadSource, metrics, log: (m: string, f?: Record<string, unknown>) => log.warn(f ?? {}, m) };
-      // Only when it would be written: a decision comes every batch or so.
+      // Decisions are logged only when debug lines would be written: one comes every batch or so.
       const logDecision = log.isLevelEnabled('debug') ? (fields: Record<string, unknown>) => log.debug(fields, 'load control decision') : undefined;
-      return guarded('', () => runDataSlice({ ...deps, logDecision }, input));
+      return guarded('', () => runDataSlice({ db, registry, loadSource, metrics, log: (m, f) => log.warn(f ?? {}, m), logDecision }, input));
     },
 
     async finishDataStep(input: DataStepInput): Promise<Compensation> {
