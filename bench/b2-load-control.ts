@@ -105,6 +105,8 @@ interface PointResult {
   observedWindowP95s?: number[];
   /** --observe: the foreground's p99 by counting its tail at the finest interval (tailCountQuantile, with pgbench's own transaction count), ms. */
   tailP99?: number;
+  /** --observe: xids completed over the window (our own included) per pgbench transaction. */
+  xidsPerTransaction?: number;
   /** --observe: the same as observedWindowP95s at each of --observe-intervals (ms → p95s). */
   observedWindowP95sByInterval?: Record<number, number[]>;
   /** Adaptive: the controller's batch size and pause at the end of the window. */
@@ -242,6 +244,7 @@ async function main(): Promise<number> {
     if (traceDecisions && point.kind === 'adaptive') Object.assign(decisionSink, { lines: trace, since: fgStart });
     const observed: number[] = [];
     const observedAt = new Map<number, number[]>();
+    let xidsCompleted = Number.NaN;
     const observing =
       values.observe === 'on'
         ? target.db.connection().execute(async (conn) => {
@@ -249,6 +252,7 @@ async function main(): Promise<number> {
             const observer = startMultiIntervalObserver(conn, observeIntervals);
             await new Promise((r) => setTimeout(r, Math.max(0, windowTo - Date.now())));
             for (const [ms, samples] of await observer.stop()) observedAt.set(ms, samples);
+            xidsCompleted = observer.xidsCompleted();
             observed.push(...(observedAt.get(observeIntervals[0]!) ?? []));
           })
         : Promise.resolve();
@@ -328,6 +332,7 @@ async function main(): Promise<number> {
       ...(values.observe === 'on'
         ? {
             observedP99: percentile(observed, 99),
+            xidsPerTransaction: xidsCompleted / lat.length,
             tailP99: tailCountQuantile(observedAt.get(finestInterval) ?? [], finestInterval, lat.length, 0.99),
             observedCount: observed.length,
             observedSamples: observed,
@@ -404,14 +409,14 @@ async function main(): Promise<number> {
     fmt(p99Of(l) / baseP99, 2),
     ...(observe ? [fmt(med(l, (r) => r.observedP99 ?? Number.NaN) / baseObserved, 2), ...windowColumns((r) => r.observedWindowP99s, l), ...windowColumns((r) => r.observedWindowP95s, l)] : []),
     ...(observe ? extraIntervals.flatMap((ms) => windowColumns((r) => r.observedWindowP95sByInterval?.[ms], l)) : []),
-    ...(observe ? [fmt(med(l, (r) => r.tailP99 ?? Number.NaN), 2), fmt(med(l, (r) => r.tailP99 ?? Number.NaN) / med('baseline', (r) => r.tailP99 ?? Number.NaN), 2)] : []),
+    ...(observe ? [fmt(med(l, (r) => r.tailP99 ?? Number.NaN), 2), fmt(med(l, (r) => r.tailP99 ?? Number.NaN) / med('baseline', (r) => r.tailP99 ?? Number.NaN), 2), fmt(med(l, (r) => r.xidsPerTransaction ?? Number.NaN), 3)] : []),
     p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
     l === 'baseline' ? '' : fmtInt(rowsOf(l)),
     oracleFor(l) ? fmt(rowsOf(l) / rowsOf(oracleFor(l)!), 2) : '',
     results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}${r.tailP99 !== undefined ? `/${fmt(r.tailP99, 1)}` : ''}`).join(' '),
   ]);
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? ['observed p99 × baseline', 'window p99 ×', `window p99 > ${BUDGET}×`, 'window p95 ×', `window p95 > ${BUDGET}×`] : []), ...(observe ? extraIntervals.flatMap((ms) => [`@${ms}ms window p95 ×`, `@${ms}ms > ${BUDGET}×`]) : []), ...(observe ? [`tail-count p99 ms @${finestInterval}ms`, 'tail-count p99 ×'] : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
+  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? ['observed p99 × baseline', 'window p99 ×', `window p99 > ${BUDGET}×`, 'window p95 ×', `window p95 > ${BUDGET}×`] : []), ...(observe ? extraIntervals.flatMap((ms) => [`@${ms}ms window p95 ×`, `@${ms}ms > ${BUDGET}×`]) : []), ...(observe ? [`tail-count p99 ms @${finestInterval}ms`, 'tail-count p99 ×', 'xids ÷ pgbench txns'] : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
   for (const n of variants) {
     const adaptive = label({ kind: 'adaptive', canary: n });
     const oracle = oracleOf.get(n) ?? null;

@@ -2,6 +2,7 @@
 // one pg_stat_activity snapshot every `finest` ms, and for each interval k × finest the stream an
 // observer polling at that interval would have produced (the same tracker, fed every k-th
 // snapshot). Comparing intervals inside one point keeps the VM's drift between points out of it.
+import { sql } from 'kysely';
 import { type Db } from '../../src/db/connect';
 import { inFlightTransactions } from '../../src/activities/load/foreground-observer';
 import { type OpenTransactions, trackTransactions } from '../../src/core/foreground-transactions';
@@ -9,6 +10,15 @@ import { type OpenTransactions, trackTransactions } from '../../src/core/foregro
 export interface MultiIntervalObserver {
   /** Stops polling and returns each interval's samples (last seen ages of finished transactions, ms), in the order seen. */
   stop(): Promise<Map<number, number[]>>;
+  /** After stop(): how far the xid horizon moved while polling, i.e. how many transactions that
+   *  wrote (ours included) completed: a candidate for the tail count's denominator. */
+  xidsCompleted(): number;
+}
+
+/** One past the newest completed xid (`pg_snapshot_xmax`); reading it assigns no xid. */
+async function xidHorizon(db: Db): Promise<number> {
+  const { rows } = await sql<{ xmax: string }>`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax`.execute(db);
+  return Number(rows[0]!.xmax);
 }
 
 export function startMultiIntervalObserver(db: Db, intervalsMs: readonly number[]): MultiIntervalObserver {
@@ -17,7 +27,9 @@ export function startMultiIntervalObserver(db: Db, intervalsMs: readonly number[
   if (bad.length > 0) throw new Error(`--observe-intervals: every interval must be a multiple of the finest (${finest} ms); ${bad.join(', ')} is not`);
   const streams = intervalsMs.map((ms) => ({ ms, every: ms / finest, open: new Map() as OpenTransactions, samples: [] as number[] }));
   let stopped = false;
+  let xids = Number.NaN;
   const loop = (async () => {
+    const first = await xidHorizon(db);
     for (let n = 0; !stopped; n++) {
       const snapshot = await inFlightTransactions(db);
       for (const s of streams) {
@@ -28,6 +40,7 @@ export function startMultiIntervalObserver(db: Db, intervalsMs: readonly number[
       }
       await new Promise((r) => setTimeout(r, finest));
     }
+    xids = (await xidHorizon(db)) - first;
   })();
   return {
     async stop() {
@@ -35,6 +48,7 @@ export function startMultiIntervalObserver(db: Db, intervalsMs: readonly number[
       await loop;
       return new Map(streams.map((s) => [s.ms, s.samples]));
     },
+    xidsCompleted: () => xids,
   };
 }
 
