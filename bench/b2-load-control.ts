@@ -47,7 +47,7 @@ import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
 import { createLogger } from '../src/logging/logger';
 import { benchMigrationsDir, migrationId } from './lib/framework';
-import { startMultiIntervalObserver, tailCountQuantile } from './lib/multi-interval-observer';
+import { intervalsProblem, startMultiIntervalObserver, tailCountQuantile } from './lib/multi-interval-observer';
 import { NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
 import { describeMachine, loadAverage, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
 import { latencies, pgEnv, runProcess } from './lib/pgbench';
@@ -107,7 +107,7 @@ interface PointResult {
   tailP99?: number;
   /** --observe: xids completed over the window (our own included) per pgbench transaction. */
   xidsPerTransaction?: number;
-  /** --observe: the same as observedWindowP95s at each of --observe-intervals (ms → p95s). */
+  /** --observe: the same as observedWindowP95s at each of --observe-intervals after the first (ms → p95s). */
   observedWindowP95sByInterval?: Record<number, number[]>;
   /** Adaptive: the controller's batch size and pause at the end of the window. */
   batchSize?: number;
@@ -150,8 +150,10 @@ async function main(): Promise<number> {
   const adaptiveWarmupS = Number(values['adaptive-warmup']);
   const rows = Number(values.rows);
   const observeIntervals = values['observe-intervals'].split(',').filter(Boolean).map(Number);
+  const intervalsWrong = intervalsProblem(observeIntervals);
+  if (intervalsWrong) throw new Error(`--observe-intervals: ${intervalsWrong}; got "${values['observe-intervals']}"`);
   const finestInterval = Math.min(...observeIntervals);
-  if (observeIntervals.length === 0 || observeIntervals.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--observe-intervals: whole milliseconds, e.g. 5,20; got "${values['observe-intervals']}"`);
+  const extraIntervals = observeIntervals.slice(1);
   const wholeList = (option: 'canary-intervals' | 'canary-windows', example: string): number[] => {
     const list = values[option].split(',').filter(Boolean).map(Number);
     if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${option}: whole numbers, e.g. ${example}; got "${values[option]}"`);
@@ -322,6 +324,7 @@ async function main(): Promise<number> {
     const c = controller as ControllerState | null;
     // The windows the controller would judge (foregroundWindowSize transactions each).
     const observedWindows = windowsOf(observed, foregroundWindowSize(DEFAULT_LOAD_CONTROL));
+    const windowP95s = (samples: number[]) => windowsOf(samples, foregroundWindowSize(DEFAULT_LOAD_CONTROL)).map((w) => quantile(w, FOREGROUND_QUANTILE));
     return {
       point: label(point),
       rep,
@@ -338,9 +341,8 @@ async function main(): Promise<number> {
             observedSamples: observed,
             observedWindowP99s: observedWindows.map((w) => quantile(w, 0.99)),
             observedWindowP95s: observedWindows.map((w) => quantile(w, FOREGROUND_QUANTILE)),
-            observedWindowP95sByInterval: Object.fromEntries(
-              [...observedAt].map(([ms, samples]) => [ms, windowsOf(samples, foregroundWindowSize(DEFAULT_LOAD_CONTROL)).map((w) => quantile(w, FOREGROUND_QUANTILE))]),
-            ),
+            // The other intervals' (the first's are observedWindowP95s).
+            observedWindowP95sByInterval: Object.fromEntries(extraIntervals.map((ms) => [ms, windowP95s(observedAt.get(ms) ?? [])])),
           }
         : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
@@ -400,23 +402,35 @@ async function main(): Promise<number> {
     const ratios = windowsAt(l, pick).map((v) => v / base);
     return [fmt(median(ratios), 2), fmt(ratios.filter((r) => r > BUDGET).length / Math.max(1, ratios.length), 2)];
   };
-  const extraIntervals = observeIntervals.slice(1);
   const table = labels.map((l) => [
     l + (oracles.has(l) ? ' (oracle)' : ''),
     fmt(med(l, (r) => r.tps), 0),
     fmt(med(l, (r) => r.p50), 2),
     fmt(p99Of(l), 2),
     fmt(p99Of(l) / baseP99, 2),
-    ...(observe ? [fmt(med(l, (r) => r.observedP99 ?? Number.NaN) / baseObserved, 2), ...windowColumns((r) => r.observedWindowP99s, l), ...windowColumns((r) => r.observedWindowP95s, l)] : []),
-    ...(observe ? extraIntervals.flatMap((ms) => windowColumns((r) => r.observedWindowP95sByInterval?.[ms], l)) : []),
-    ...(observe ? [fmt(med(l, (r) => r.tailP99 ?? Number.NaN), 2), fmt(med(l, (r) => r.tailP99 ?? Number.NaN) / med('baseline', (r) => r.tailP99 ?? Number.NaN), 2), fmt(med(l, (r) => r.xidsPerTransaction ?? Number.NaN), 3)] : []),
+    ...(observe
+      ? [
+          fmt(med(l, (r) => r.observedP99 ?? Number.NaN) / baseObserved, 2),
+          ...windowColumns((r) => r.observedWindowP99s, l),
+          ...windowColumns((r) => r.observedWindowP95s, l),
+          ...extraIntervals.flatMap((ms) => windowColumns((r) => r.observedWindowP95sByInterval?.[ms], l)),
+          fmt(med(l, (r) => r.tailP99 ?? Number.NaN), 2),
+          fmt(med(l, (r) => r.tailP99 ?? Number.NaN) / med('baseline', (r) => r.tailP99 ?? Number.NaN), 2),
+          fmt(med(l, (r) => r.xidsPerTransaction ?? Number.NaN), 3),
+        ]
+      : []),
     p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
     l === 'baseline' ? '' : fmtInt(rowsOf(l)),
     oracleFor(l) ? fmt(rowsOf(l) / rowsOf(oracleFor(l)!), 2) : '',
     results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}${r.tailP99 !== undefined ? `/${fmt(r.tailP99, 1)}` : ''}`).join(' '),
   ]);
+  const observedHeaders = [
+    'observed p99 × baseline', 'window p99 ×', `window p99 > ${BUDGET}×`, 'window p95 ×', `window p95 > ${BUDGET}×`,
+    ...extraIntervals.flatMap((ms) => [`@${ms}ms window p95 ×`, `@${ms}ms > ${BUDGET}×`]),
+    `tail-count p99 ms @${finestInterval}ms`, 'tail-count p99 ×', 'xids ÷ pgbench txns',
+  ];
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? ['observed p99 × baseline', 'window p99 ×', `window p99 > ${BUDGET}×`, 'window p95 ×', `window p95 > ${BUDGET}×`] : []), ...(observe ? extraIntervals.flatMap((ms) => [`@${ms}ms window p95 ×`, `@${ms}ms > ${BUDGET}×`]) : []), ...(observe ? [`tail-count p99 ms @${finestInterval}ms`, 'tail-count p99 ×', 'xids ÷ pgbench txns'] : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
+  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? observedHeaders : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
   for (const n of variants) {
     const adaptive = label({ kind: 'adaptive', canary: n });
     const oracle = oracleOf.get(n) ?? null;

@@ -46,28 +46,28 @@ async function main(): Promise<number> {
   type Mode = 'alone' | number;
   const modes: Mode[] = ['alone', ...intervals];
   const name = (m: Mode) => (m === 'alone' ? 'pgbench alone' : `observer every ${m} ms`);
-  const results: { mode: Mode; mean: number; p99: number; tps: number; snapshots: number }[] = [];
+  const results: { mode: Mode; mean: number; p99: number; tps: number; observed: number }[] = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const mode of rotated(modes, rep)) {
       const prefix = `cost-${rep}-${mode}-${Date.now()}`;
       const from = Date.now() + 1000; // pgbench's first second (connections) left out
       const to = from + windowS * 1000;
       const run = runProcess('pgbench', ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(windowS + 1), '-l', '--log-prefix', prefix], pgEnv(url), work);
-      let snapshots = 0;
+      let observed = 0;
       if (mode !== 'alone') {
         await target.db.connection().execute(async (conn) => {
           const observer = startForegroundObserver(conn, { intervalMs: mode, quietAfterMs: 0 });
           await new Promise((r) => setTimeout(r, to - Date.now()));
           await observer.stop();
-          snapshots = observer.drain().samples.length;
+          observed = observer.drain().samples.length;
         });
       }
       await run;
       const lat = await latencies(work, prefix, from, to);
       for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
       const mean = lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length);
-      results.push({ mode, mean, p99: percentile(lat, 99), tps: lat.length / windowS, snapshots });
-      say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(22)} mean ${fmt(mean, 3)} ms p99 ${fmt(percentile(lat, 99), 2)} ms ${fmt(lat.length / windowS, 0)} tps${mode === 'alone' ? '' : `, ${snapshots} transactions observed`}`);
+      results.push({ mode, mean, p99: percentile(lat, 99), tps: lat.length / windowS, observed });
+      say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(22)} mean ${fmt(mean, 3)} ms p99 ${fmt(percentile(lat, 99), 2)} ms ${fmt(lat.length / windowS, 0)} tps${mode === 'alone' ? '' : `, ${observed} transactions observed`}`);
     }
   }
   const med = (m: Mode, f: (r: (typeof results)[number]) => number) => median(results.filter((r) => r.mode === m).map(f));

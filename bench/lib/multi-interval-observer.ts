@@ -21,10 +21,17 @@ async function xidHorizon(db: Db): Promise<number> {
   return Number(rows[0]!.xmax);
 }
 
-export function startMultiIntervalObserver(db: Db, intervalsMs: readonly number[]): MultiIntervalObserver {
+/** Why these intervals cannot be read from one poll, or null if they can (check before a run starts). */
+export function intervalsProblem(intervalsMs: readonly number[]): string | null {
+  if (intervalsMs.length === 0 || intervalsMs.some((n) => !Number.isInteger(n) || n < 1)) return 'whole milliseconds, e.g. 5,20';
   const finest = Math.min(...intervalsMs);
   const bad = intervalsMs.filter((ms) => ms % finest !== 0);
-  if (bad.length > 0) throw new Error(`--observe-intervals: every interval must be a multiple of the finest (${finest} ms); ${bad.join(', ')} is not`);
+  return bad.length > 0 ? `every interval must be a multiple of the finest (${finest} ms); ${bad.join(', ')} is not` : null;
+}
+
+/** `intervalsMs` must pass intervalsProblem. */
+export function startMultiIntervalObserver(db: Db, intervalsMs: readonly number[]): MultiIntervalObserver {
+  const finest = Math.min(...intervalsMs);
   const streams = intervalsMs.map((ms) => ({ ms, every: ms / finest, open: new Map() as OpenTransactions, samples: [] as number[] }));
   let stopped = false;
   let xids = Number.NaN;
