@@ -30,24 +30,38 @@ export interface InFlight {
   startedAt: number;
   /** Its age at the snapshot, ms. */
   ageMs: number;
+  /** It holds a transaction id (it has written). Absent: unknown, taken as no. */
+  writer?: boolean;
+  /** It runs in this migration's database (absent: yes). The tail count reads every database's
+   *  writers, because the xid horizon it counts them by is the cluster's. */
+  here?: boolean;
 }
 
 /** What is known of a transaction still in flight: its largest age seen, and whether every
  *  snapshot that saw it was quiet (no batch of ours running, nor recently: see canary-sampler.ts). */
 export interface OpenTransaction {
+  pid: number;
+  startedAt: number;
   ageMs: number;
   quiet: boolean;
+  /** Seen holding a transaction id in some snapshot. */
+  writer: boolean;
+  here: boolean;
 }
 
 /** Transactions seen in the last snapshot, by pid and start. */
 export type OpenTransactions = ReadonlyMap<string, OpenTransaction>;
 
 export interface FinishedTransaction {
+  pid: number;
+  startedAt: number;
   /** Last seen age, ms. */
   ageMs: number;
   /** It ran (as far as the snapshots show) while the migration was quiet, including the
    *  snapshot that found it gone: it measures the foreground without this migration. */
   quiet: boolean;
+  writer: boolean;
+  here: boolean;
 }
 
 export interface TrackResult {
@@ -67,9 +81,23 @@ export function trackTransactions(previous: OpenTransactions, snapshot: readonly
     if (!Number.isFinite(t.ageMs) || t.ageMs < 0 || !Number.isFinite(t.startedAt)) continue;
     const key = keyOf(t);
     const before = open.get(key) ?? previous.get(key);
-    open.set(key, { ageMs: Math.max(before?.ageMs ?? 0, t.ageMs), quiet: (before?.quiet ?? true) && quiet });
+    open.set(key, { pid: t.pid, startedAt: t.startedAt, ageMs: Math.max(before?.ageMs ?? 0, t.ageMs), quiet: (before?.quiet ?? true) && quiet, writer: (before?.writer ?? false) || t.writer === true, here: t.here !== false });
   }
   const finished: FinishedTransaction[] = [];
-  for (const [key, t] of previous) if (!open.has(key)) finished.push({ ageMs: t.ageMs, quiet: t.quiet && quiet });
+  for (const [key, t] of previous) if (!open.has(key)) finished.push({ pid: t.pid, startedAt: t.startedAt, ageMs: t.ageMs, quiet: t.quiet && quiet, writer: t.writer, here: t.here });
   return { open, finished };
+}
+
+/**
+ * How long a transaction that ended between two snapshots `gapMs` apart ran: at least its last
+ * seen age, at most that plus the gap. Its session says more when the later snapshot shows it:
+ * idle since some moment (the transaction ended then: exact), or in a newer transaction (it ended
+ * before that one began: a client issuing transactions back to back starts the next within a
+ * round trip, so this is nearly exact too). Otherwise the middle of the gap. `sessionNextAt` is
+ * that moment (epoch ms, the server's clock, like `startedAt`), or undefined.
+ */
+export function estimateDuration(t: Pick<FinishedTransaction, 'startedAt' | 'ageMs'>, gapMs: number, sessionNextAt: number | undefined): number {
+  const gap = Math.max(0, gapMs);
+  const guess = sessionNextAt !== undefined && sessionNextAt > t.startedAt ? sessionNextAt - t.startedAt : t.ageMs + gap / 2;
+  return Math.min(t.ageMs + gap, Math.max(t.ageMs, guess));
 }

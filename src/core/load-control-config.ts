@@ -43,9 +43,12 @@ export interface LoadControlConfig {
    *  its WAL flush, and a longer interval costs it less but fills the window more slowly. */
   canaryIntervalMs: number;
   /** The foreground's own transactions are read from pg_stat_activity this often, ms
-   *  (foreground-observer.ts); while they are visible, their p95 (FOREGROUND_QUANTILE in
-   *  load-controller.ts) is what the budget holds, and the canary stands in when they are not.
-   *  0: never look (the canary alone). */
+   *  (foreground-observer.ts); while they are visible, their p99 by tail count (foreground-tail.ts)
+   *  or, on a foreground that writes little, their p95 (FOREGROUND_QUANTILE in load-controller.ts)
+   *  is what the budget holds, and the canary stands in when they are not. 0: never look (the
+   *  canary alone). 5 ms because the tail count estimates each transaction's end to half the
+   *  interval, and a busy OLTP foreground's p99 is a few milliseconds; the price, measured in B2
+   *  (bench/b2-observer-cost.ts), is a few percent of the foreground's mean latency. */
   foregroundIntervalMs: number;
   /** Active client backends (server-wide) above which batches shrink: beyond ~2-3 per core,
    *  queries queue for CPU. 20 suits the 4-8 core servers this usually runs against. */
@@ -85,7 +88,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   latencyBudgetMinMs: 2,
   canaryWindow: 100,
   canaryIntervalMs: 15,
-  foregroundIntervalMs: 20,
+  foregroundIntervalMs: 5,
   activeBackendsThreshold: 20,
   lockWaitersThreshold: 2,
   replicaLagThresholdMs: 5000,

@@ -33,10 +33,15 @@
 //              canary stands in when no foreground is seen, and its critical level still pauses (a
 //              foreground blocked outright finishes no transactions to read), on a full window.
 //              Each baseline is re-measured from its own quiet samples.
+//   tail       when the foreground writes enough for the tail count (foreground-tail.ts: the p99
+//              of its writing transactions, counted exactly through the xid horizon) to have
+//              measured a baseline before the step, that reading governs instead of the p95: it is
+//              the foreground's own p99, free of the observer's length bias.
 // While a canary is measured, host CPU is advisory: the canary measures the harm to foreground
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
 // Memory stays binding: running out of it is a cliff that latency does not announce.
+import { addToTail, emptyTail, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, type TailWindow } from './foreground-tail';
 import { to10Micros } from './foreground-transactions';
 import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
 
@@ -72,6 +77,13 @@ export interface LoadSample {
   foregroundSamples?: number[] | null;
   /** The quiet ones among `foregroundSamples` (ran with no batch of ours, nor one recently). */
   foregroundQuietSamples?: number[] | null;
+  /**
+   * The tail count's evidence since the previous sample (foreground-tail.ts): writing transactions
+   * counted, and the estimated durations of those observed; null when not counted.
+   */
+  foregroundTail?: TailChunk | null;
+  /** Its quiet part: counted and observed while the migration was quiet. */
+  foregroundQuietTail?: TailChunk | null;
 }
 
 /** The latency budget's last judgement (see decide), for monitoring: what it read against what it allows. */
@@ -118,6 +130,13 @@ export interface ControllerState {
   foregroundStepBaselineMs?: number | null;
   foregroundWindow?: number[];
   foregroundQuietWindow?: number[];
+  /** The tail count's counterparts (foreground-tail.ts): its baseline (null: the foreground did not
+   *  write enough before the step to measure one, and the p95 or the canary governs), its floor,
+   *  and its windows. */
+  foregroundTailBaselineMs?: number | null;
+  foregroundTailStepBaselineMs?: number | null;
+  foregroundTail?: TailWindow;
+  foregroundQuietTail?: TailWindow;
   /** The latency budget's last judgement on a full window (or an over-budget one); null before
    *  the first. Windows restart with every change, so the current one is often partial. */
   lastReading?: LatencyReading | null;
@@ -158,6 +177,14 @@ export const CANARY_OVER_SAMPLES = 20;
 export const FOREGROUND_WINDOW_PER_CANARY = 3;
 /** Foreground transactions in the controller's window (and in each window of its baseline). */
 export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => FOREGROUND_WINDOW_PER_CANARY * canaryWindowOf(config);
+/**
+ * The tail count's window holds this many times canaryWindow writing transactions (2,000 at the
+ * defaults): its p99 is then the 20th longest, steady enough to steer by, where 300 made it the
+ * third. B2's foreground commits about 1,500–2,000 a second, so a window fills in about a second.
+ */
+export const TAIL_WINDOW_PER_CANARY = 20;
+/** Writing transactions in the tail count's window (and in each window of its baseline). */
+export const foregroundTailWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => TAIL_WINDOW_PER_CANARY * canaryWindowOf(config);
 /** The canary reads the p99 of its window: every lookup is timed, so its sample is the lookups. */
 export const CANARY_QUANTILE = 0.99;
 /**
@@ -248,6 +275,10 @@ export function initialControllerState(config: LoadControlConfig): ControllerSta
     foregroundStepBaselineMs: null,
     foregroundWindow: [],
     foregroundQuietWindow: [],
+    foregroundTailBaselineMs: null,
+    foregroundTailStepBaselineMs: null,
+    foregroundTail: emptyTail(),
+    foregroundQuietTail: emptyTail(),
   };
 }
 
@@ -261,6 +292,12 @@ export function withCanaryBaseline(state: ControllerState, ms: number): Controll
 export function withForegroundBaseline(state: ControllerState, ms: number | null): ControllerState {
   const baseline = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_MS) : null;
   return { ...state, foregroundBaselineMs: baseline, foregroundStepBaselineMs: baseline, foregroundWindow: [], foregroundQuietWindow: [] };
+}
+
+/** Records the tail count's baseline measured before the step (tailBaseline); null, ≤ 0 or NaN: none. */
+export function withForegroundTailBaseline(state: ControllerState, ms: number | null): ControllerState {
+  const baseline = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_MS) : null;
+  return { ...state, foregroundTailBaselineMs: baseline, foregroundTailStepBaselineMs: baseline, foregroundTail: emptyTail(), foregroundQuietTail: emptyTail() };
 }
 
 /**
@@ -376,18 +413,27 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   const canaryBase = remeasureBaseline(CANARY_SIGNAL, canaryInUse, s.canaryBaselineMs, s.canaryStepBaselineMs, s.canaryQuietWindow ?? [], x.canaryQuietSamples, b.window, reasons);
   const baselineMs = canaryBase.baselineMs;
   const quietWindow = canaryBase.quietWindow;
-  const canary = readCanary(CANARY_SIGNAL, canaryWindow, canaryInUse ? baselineMs : null, c, b.window, holding);
-  // The foreground's own transactions, when seen before the step and observed now.
-  const foregroundInUse = canaryEnabled(config) && s.foregroundBaselineMs !== null && x.foregroundSamples !== null;
+  const canary = readCanary(CANARY_SIGNAL, windowView(canaryWindow, CANARY_SIGNAL.quantile), canaryInUse ? baselineMs : null, c, b.window, holding);
+  // The tail count, when it measured a baseline before the step and counts now.
+  const tailInUse = canaryEnabled(config) && s.foregroundTailBaselineMs !== null && s.foregroundTailBaselineMs !== undefined && x.foregroundTail !== null;
+  let tailWindow = s.foregroundTail ?? emptyTail();
+  if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow));
+  const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, reasons);
+  const tailSignal = tailSignalOf(b);
+  const tail = readCanary(tailSignal, { samples: tailWindow.count, value: () => tailQuantile(tailWindow) }, tailInUse ? tailBase.baselineMs : null, c, b.tailWindow, holding);
+  // The foreground's observed transactions (their p95), when seen before the step and observed
+  // now, and the tail count is not in use.
+  const foregroundInUse = canaryEnabled(config) && !tailInUse && s.foregroundBaselineMs !== null && x.foregroundSamples !== null;
   let foregroundWindow = s.foregroundWindow ?? [];
   if (x.foregroundSamples !== null && x.foregroundSamples.length > 0) foregroundWindow = [...foregroundWindow, ...x.foregroundSamples].slice(-b.foregroundWindow);
   const foregroundSignal = foregroundSignalOf(b);
   const foregroundBase = remeasureBaseline(foregroundSignal, foregroundInUse, s.foregroundBaselineMs ?? null, s.foregroundStepBaselineMs, s.foregroundQuietWindow ?? [], x.foregroundQuietSamples, b.foregroundWindow, reasons);
-  const foreground = readCanary(foregroundSignal, foregroundWindow, foregroundInUse ? foregroundBase.baselineMs : null, c, b.foregroundWindow, holding);
+  const foreground = readCanary(foregroundSignal, windowView(foregroundWindow, foregroundSignal.quantile), foregroundInUse ? foregroundBase.baselineMs : null, c, b.foregroundWindow, holding);
   // The reading the budget rules use: the foreground's while a window of it can be read (it
   // fills faster than the canary's on any busy database), else the canary's.
-  const latency = foreground.status !== 'unmeasured' && foreground.status !== 'gathering' ? foreground : canary;
-  const latencyInUse = canaryInUse || foregroundInUse;
+  const readable = (r: CanaryReading) => r.status !== 'unmeasured' && r.status !== 'gathering';
+  const latency = readable(tail) ? tail : readable(foreground) ? foreground : canary;
+  const latencyInUse = canaryInUse || foregroundInUse || tailInUse;
   const expectedMs = smoothedRowMs === null ? null : smoothedRowMs * s.batchSize;
 
   // Critical signals.
@@ -403,7 +449,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // reached 4.5× its baseline (12–13 ms against 2.3–2.9) in B2 while the foreground's own
   // transactions read within budget, and so did the maximum of twenty (11 ms against 1.6), which
   // paused a step for seconds at a time.
-  for (const r of latency === canary ? [canary] : [foreground, canary]) {
+  for (const r of latency === canary ? [canary] : [latency, canary]) {
     const enough = r === latency || r.samples >= r.size;
     if (r.critical && enough) critical.push(`${r.source} ${r.statistic} ${fmt(r.value)} ms over critical ${fmt(c.canaryCritical)} × baseline ${fmt(r.baselineMs)} ms`);
   }
@@ -592,6 +638,10 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     foregroundStepBaselineMs: s.foregroundStepBaselineMs ?? null,
     foregroundWindow: clearCanary ? [] : foregroundWindow,
     foregroundQuietWindow: foregroundBase.quietWindow,
+    foregroundTailBaselineMs: tailBase.baselineMs,
+    foregroundTailStepBaselineMs: s.foregroundTailStepBaselineMs ?? null,
+    foregroundTail: clearCanary ? emptyTail() : tailWindow,
+    foregroundQuietTail: tailBase.quietWindow,
     lastReading: latencyInUse && judged(latency) ? readingOf(latency) : (s.lastReading ?? null),
   };
   // A paused controller samples every PAUSED_POLL_MS whatever the pause between batches had grown
@@ -629,12 +679,33 @@ function remeasureBaseline(
   if (!inUse || baselineMs === null) return { baselineMs, quietWindow: window };
   if (fresh !== null && fresh.length > 0) window = [...window, ...fresh].slice(-size);
   if (window.length < size) return { baselineMs, quietWindow: window };
-  const idle = canaryBaseline(window, size, signal.quantile);
+  // Each re-measurement from samples of its own.
+  return { baselineMs: settleBaseline(signal.source, baselineMs, floorMs, canaryBaseline(window, size, signal.quantile), reasons), quietWindow: [] };
+}
+
+/** remeasureBaseline for the tail count, whose quiet window counts transactions. */
+function remeasureTailBaseline(
+  inUse: boolean,
+  baselineMs: number | null,
+  floorMs: number | null | undefined,
+  quietWindow: TailWindow,
+  fresh: TailChunk | null,
+  size: number,
+  reasons: string[],
+): { baselineMs: number | null; quietWindow: TailWindow } {
+  if (!inUse || baselineMs === null) return { baselineMs, quietWindow };
+  const window = fresh === null ? quietWindow : addToTail(quietWindow, fresh.count, fresh.durations, tailKeep(size));
+  if (window.count < size) return { baselineMs, quietWindow: window };
+  const idle = tailQuantile(window);
+  return { baselineMs: settleBaseline('foreground tail', baselineMs, floorMs, idle > 0 ? idle : null, reasons), quietWindow: emptyTail() };
+}
+
+/** The baseline after a quiet window read `idle`: that reading, never below the pre-step floor. */
+function settleBaseline(source: string, baselineMs: number, floorMs: number | null | undefined, idle: number | null, reasons: string[]): number {
   const floor = floorMs ?? baselineMs;
   const next = idle === null ? baselineMs : Math.min(Math.max(idle, floor), MAX_MS);
-  if (next !== baselineMs) reasons.push(`${signal.source} baseline re-measured with no batch running: ${fmt(baselineMs)} → ${fmt(next)} ms${next === floor ? ' (the pre-step baseline, its floor)' : ''}`);
-  // Each re-measurement from samples of its own.
-  return { baselineMs: next, quietWindow: [] };
+  if (next !== baselineMs) reasons.push(`${source} baseline re-measured with no batch running: ${fmt(baselineMs)} → ${fmt(next)} ms${next === floor ? ' (the pre-step baseline, its floor)' : ''}`);
+  return next;
 }
 
 /** A latency signal: what it reads and how much evidence it needs (see readCanary and decide). */
@@ -670,8 +741,22 @@ const CANARY_SIGNAL: LatencySignal = { source: 'canary', quantile: CANARY_QUANTI
  */
 const foregroundSignalOf = (b: Bounds): LatencySignal => ({ source: 'foreground', quantile: FOREGROUND_QUANTILE, overSamples: b.foregroundWindow, criticalSamples: b.foregroundWindow, confirm: false });
 
-function readCanary(signal: LatencySignal, window: readonly number[], baseline: number | null, c: LoadControlConfig, size: number, holding: boolean): CanaryReading {
-  const samples = window.length;
+/**
+ * The tail count: over budget, like the p95 reading, only on a full window (see foregroundSignalOf),
+ * and it reads the quantile the budget is about.
+ */
+const tailSignalOf = (b: Bounds): LatencySignal => ({ source: 'foreground', quantile: TAIL_QUANTILE, overSamples: b.tailWindow, criticalSamples: b.tailWindow, confirm: false });
+
+/** What a latency signal's window holds toward its size, and its reading (computed only when needed). */
+interface WindowView {
+  samples: number;
+  value: () => number;
+}
+
+const windowView = (window: readonly number[], q: number): WindowView => ({ samples: window.length, value: () => quantile(window, q) });
+
+function readCanary(signal: LatencySignal, view: WindowView, baseline: number | null, c: LoadControlConfig, size: number, holding: boolean): CanaryReading {
+  const samples = view.samples;
   const { source, confirm } = signal;
   const statistic = `p${Math.round(signal.quantile * 100)}`;
   if (baseline === null) return { source, samples, size, confirm, baselineMs: 0, status: 'unmeasured', statistic, value: 0, limitMs: 0, overshoot: 0, critical: false };
@@ -682,15 +767,15 @@ function readCanary(signal: LatencySignal, window: readonly number[], baseline: 
   // foreground whose canary reads 2 ms allowed 2× — and B2's foreground went to 2.2× its p99.
   const floorMs = Math.max(0, c.latencyBudgetMinMs);
   const limitMs = Math.max(c.latencyBudget * baseline, floorMs);
-  if (window.length < Math.min(CANARY_MIN_SAMPLES, size)) return { source, samples, size, confirm, baselineMs: baseline, status: 'gathering', statistic, value: 0, limitMs, overshoot: 0, critical: false };
-  const value = quantile(window, signal.quantile);
+  if (samples < Math.min(CANARY_MIN_SAMPLES, size)) return { source, samples, size, confirm, baselineMs: baseline, status: 'gathering', statistic, value: 0, limitMs, overshoot: 0, critical: false };
+  const value = view.value();
   const overshoot = value / limitMs;
-  const critical = window.length >= Math.min(signal.criticalSamples, size) && value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);
+  const critical = samples >= Math.min(signal.criticalSamples, size) && value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);
   // Over budget is proven by fewer samples (a smaller window's p99 only reads lower); room to
   // speed up needs the full window, which also spaces increases out after every decrease.
   // While paused, a few samples over budget keep the pause going (CANARY_MIN_SAMPLES); while
   // running, shrinking needs CANARY_OVER_SAMPLES, unless the overshoot is critical.
-  const overEvidence = holding || critical || window.length >= Math.min(signal.overSamples, size);
+  const overEvidence = holding || critical || samples >= Math.min(signal.overSamples, size);
   let status: CanaryStatus = 'within';
   if (overshoot > 1 && overEvidence) status = 'over';
   return { source, samples, size, confirm, baselineMs: baseline, status, statistic, value, limitMs, overshoot, critical };
@@ -728,6 +813,7 @@ interface Bounds {
   factor: number;
   window: number;
   foregroundWindow: number;
+  tailWindow: number;
 }
 
 /** The canary window in force: whole, 1–1000, the default when unusable. */
@@ -752,6 +838,7 @@ function boundsOf(config: LoadControlConfig): Bounds {
     factor,
     window,
     foregroundWindow: window * FOREGROUND_WINDOW_PER_CANARY,
+    tailWindow: window * TAIL_WINDOW_PER_CANARY,
   };
 }
 
@@ -779,6 +866,8 @@ interface CleanSample {
   canaryQuietSamples: number[] | null;
   foregroundSamples: number[] | null;
   foregroundQuietSamples: number[] | null;
+  foregroundTail: TailChunk | null;
+  foregroundQuietTail: TailChunk | null;
 }
 
 /** Unknown (null) for anything that is not a usable number; unknown signals neither throttle nor block a resume. */
@@ -804,7 +893,17 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
     canaryQuietSamples: msList(s.canaryQuietSamples),
     foregroundSamples: msList(s.foregroundSamples),
     foregroundQuietSamples: msList(s.foregroundQuietSamples),
+    foregroundTail: tailChunk(s.foregroundTail),
+    foregroundQuietTail: tailChunk(s.foregroundQuietTail),
   };
+  function tailChunk(v: unknown): TailChunk | null {
+    if (typeof v !== 'object' || v === null) return null;
+    const t = v as Partial<TailChunk>;
+    // The count may dip below 0 in one sample (our xids are counted a moment before they are
+    // spent) but not be absurd; a window's count is kept ≥ 0 (addToTail).
+    const count = typeof t.count === 'number' && Number.isFinite(t.count) ? Math.max(-MAX_COUNT, Math.min(t.count, MAX_COUNT)) : null;
+    return count === null ? null : { count, durations: msList(t.durations) ?? [] };
+  }
 }
 
 /** A state that went through JSON, an old version or a bug still yields in-bounds decisions. */
@@ -834,8 +933,21 @@ function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bo
     foregroundStepBaselineMs: positive(s.foregroundStepBaselineMs) ?? positive(s.foregroundBaselineMs),
     foregroundWindow: window(s.foregroundWindow, b.foregroundWindow),
     foregroundQuietWindow: window(s.foregroundQuietWindow, b.foregroundWindow),
+    foregroundTailBaselineMs: positive(s.foregroundTailBaselineMs),
+    foregroundTailStepBaselineMs: positive(s.foregroundTailStepBaselineMs) ?? positive(s.foregroundTailBaselineMs),
+    foregroundTail: tailWindowOrEmpty(s.foregroundTail, b.tailWindow),
+    foregroundQuietTail: tailWindowOrEmpty(s.foregroundQuietTail, b.tailWindow),
     lastReading: sanitizeReading(s.lastReading),
   };
+}
+
+/** A stored tail window, repaired: a count ≥ 0 and its longest durations, longest first. */
+function tailWindowOrEmpty(v: unknown, size: number): TailWindow {
+  if (typeof v !== 'object' || v === null) return emptyTail();
+  const t = v as Partial<TailWindow>;
+  const count = typeof t.count === 'number' && Number.isFinite(t.count) && t.count > 0 ? Math.min(t.count, MAX_COUNT) : 0;
+  const longest = Array.isArray(t.longest) ? t.longest.map(msOrNull).filter((x): x is number => x !== null) : [];
+  return addToTail(emptyTail(), count, longest, tailKeep(size));
 }
 
 /** A stored duration: a finite, non-negative number (capped), else null. */

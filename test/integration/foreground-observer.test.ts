@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createActivities } from '../../src/activities/create-activities';
 import { startForegroundObserver } from '../../src/activities/load/foreground-observer';
+import { createOwnXids } from '../../src/activities/load/own-xids';
 import { createMigrationRegistry } from '../../src/activities/migration-registry';
 import { loadMigrations } from '../../src/client/load-migrations';
 import { type DataStep, isDataStep } from '../../src/core/data-plan';
@@ -39,15 +40,22 @@ after(async () => {
 
 /**
  * `clients` sessions named `name`, each running transactions that last `holdMs()` ms (read at
- * every transaction, so a test can change it) back to back, until stopped.
+ * every transaction, so a test can change it) back to back, until stopped. With `writes`, each
+ * transaction first updates a random row of that table (created by createCounters), so it holds
+ * an xid. stop() resolves to the number of transactions committed.
  */
-function startForeground(url: string, name: string, clients: number, holdMs: () => number): { stop(): Promise<void> } {
+function startForeground(url: string, name: string, clients: number, holdMs: () => number, writes?: string): { stop(): Promise<number> } {
   let stopped = false;
+  let committed = 0;
   const loops = Array.from({ length: clients }, async () => {
     const client = new pg.Client({ connectionString: url, application_name: name });
     await client.connect();
     try {
-      while (!stopped) await client.query(`BEGIN; SELECT pg_sleep(${holdMs() / 1000}); COMMIT`);
+      while (!stopped) {
+        const write = writes ? `UPDATE ${writes} SET n = n + 1 WHERE id = ${1 + Math.floor(Math.random() * COUNTERS)}; ` : '';
+        await client.query(`BEGIN; ${write}SELECT pg_sleep(${holdMs() / 1000}); COMMIT`);
+        committed += 1;
+      }
     } finally {
       await client.end();
     }
@@ -56,8 +64,22 @@ function startForeground(url: string, name: string, clients: number, holdMs: () 
     async stop() {
       stopped = true;
       await Promise.all(loops);
+      return committed;
     },
   };
+}
+
+/** Rows in a table createCounters makes. */
+const COUNTERS = 200;
+
+async function createCounters(url: string, table: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL); INSERT INTO ${table} SELECT g, 0 FROM generate_series(1, ${COUNTERS}) g`);
+  } finally {
+    await client.end();
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -87,6 +109,39 @@ describe('foreground observer', () => {
     assert.deepEqual(quietOnes.quiet, quietOnes.samples, 'no batch ran: every one is quiet');
     assert.ok(busy.samples.length >= 5, `${busy.samples.length} seen during the batch`);
     assert.deepEqual(busy.quiet, [], 'none that ran during a batch is quiet');
+  });
+
+  test('counts every writing transaction through the xid horizon, and sees the long ones whole', async () => {
+    await createCounters(database.url, 'observer_counters');
+    const ownXids = createOwnXids();
+    const { drained, committed } = await target.db.connection().execute(async (conn) => {
+      const o = startForegroundObserver(conn, { intervalMs: 5, quietAfterMs: 0, ownXids });
+      await sleep(100);
+      o.drainTail();
+      // Mostly short writers, and every tenth one held for 30 ms.
+      let n = 0;
+      const shop = startForeground(database.url, 'shop', 3, () => (++n % 10 === 0 ? 30 : 1), 'observer_counters');
+      // Our own xids, on a session of this tool, told to the observer as the slice does.
+      const ours = new pg.Client({ connectionString: database.url, application_name: 'stockrx-migrate test' });
+      await ours.connect();
+      for (let i = 0; i < 100; i++) {
+        ownXids.spend(1);
+        await ours.query('SELECT pg_current_xact_id()');
+      }
+      await ours.end();
+      await sleep(1500);
+      const committed = await shop.stop();
+      await sleep(50);
+      const drained = o.drainTail();
+      await o.stop();
+      return { drained, committed };
+    });
+    assert.ok(drained !== null, 'a superuser sees every session: the tail is complete');
+    // Other test files share the cluster and spend xids too, so the count can only be checked from below.
+    assert.ok(drained.tail.count >= committed - 2, `${drained.tail.count} writing transactions counted, ${committed} committed`);
+    const long = drained.tail.durations.filter((d) => d >= 25 && d <= 60);
+    assert.ok(long.length >= committed / 10 - 3, `${long.length} of the ~${Math.round(committed / 10)} 30 ms writers seen whole: ${drained.tail.durations.filter((d) => d >= 20).slice(0, 20).join(', ')}`);
+    assert.ok(drained.quiet.count === drained.tail.count, 'no batch ran: all of it is quiet');
   });
 });
 
@@ -121,7 +176,7 @@ describe('a data slice governed by the foreground', () => {
   }
 
   /** A migration of its own, on a table of its own. */
-  async function runUnderSlowdown(id: string, table: string, overrides: Record<string, number>): Promise<{ before: ControllerState; after: ControllerState; reasons: string[]; decisions: LoggedDecision[] }> {
+  async function runUnderSlowdown(id: string, table: string, overrides: Record<string, number>, writes = false): Promise<{ before: ControllerState; after: ControllerState; reasons: string[]; decisions: LoggedDecision[] }> {
     await createItemsTable(database.url, 60_000, table);
     const migrations = await createMigrationsDir(`foreground-${table}`);
     dirs.push(migrations);
@@ -144,17 +199,21 @@ describe('a data slice governed by the foreground', () => {
     await activities.journalStart({ plan: plan!, run: { runToken: input.runToken, workflowId: id, runId: id } });
     await activities.prepareDataStep(input);
     const loadControl = resolveLoadControl(plan!.loadControl);
-    let holdMs = 5;
-    const shop = startForeground(database.url, 'shop', 3, () => holdMs);
+    let holdMs = writes ? 1 : 5;
+    if (writes) await createCounters(database.url, `${table}_counters`);
+    // Writers: more clients, so that even 100 ms transactions fill the tail count's windows (200
+    // transactions at this canaryWindow) a few times within the slices below.
+    const shop = startForeground(database.url, 'shop', writes ? 8 : 3, () => holdMs, writes ? `${table}_counters` : undefined);
     try {
       await sleep(300);
       // The baselines (canary and foreground), then a batch or so.
       const first = await activities.runDataSlice({ ...input, file: plan!.file, loadControl, controller: initialControllerState(loadControl), sliceMs: 1 });
       // The foreground's transactions now take 5× as long: the canary's lookups do not wait on them.
-      holdMs = 25;
+      // (Writers 100×: a busy CI machine stretches 1 ms transactions to tens at their p99.)
+      holdMs = writes ? 100 : 25;
       const reasons: string[] = [];
       let controller = first.controller;
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < (writes ? 10 : 6); i++) {
         const slice = await activities.runDataSlice({ ...input, file: plan!.file, loadControl, controller, sliceMs: 500 });
         controller = slice.controller;
         reasons.push(...slice.reasons);
@@ -187,5 +246,16 @@ describe('a data slice governed by the foreground', () => {
     assert.equal(unwatched.before.foregroundBaselineMs, null, 'not observed: no foreground baseline');
     assert.equal(unwatched.after.foregroundBaselineMs, null);
     assert.doesNotMatch(unwatched.reasons.join('\n'), /foreground/, 'the canary alone judged it');
+  });
+
+  test('a foreground that writes is read by its tail count (its p99): slowing down slows the step', { timeout: 120_000 }, async () => {
+    const run = await runUnderSlowdown('20250701000002_foreground_writers', 'writer_items', {}, true);
+    assert.ok(run.before.foregroundTailBaselineMs != null && run.before.foregroundTailBaselineMs < 60, `a tail-count baseline was measured: ${run.before.foregroundTailBaselineMs} ms`);
+    const backedOff = run.after.paused || run.after.sleepMs > LOAD_CONTROL.sleepMs || run.after.batchSize < LOAD_CONTROL.initialBatchSize;
+    assert.ok(backedOff, `the step backs off: batch ${run.after.batchSize}, pause ${run.after.sleepMs} ms, paused ${run.after.paused}; reasons: ${run.reasons.join(' | ')}`);
+    const judgements = run.decisions.flatMap((d) => d.reasons).filter((r) => /foreground p99 [\d.]+ ms (against budget|over critical|over budget|under budget)/.test(r));
+    assert.ok(judgements.length > 0, `the tail count judged: ${run.reasons.join(' | ')}`);
+    assert.doesNotMatch(run.decisions.flatMap((d) => d.reasons).join('\n'), /foreground p95/, 'the p95 reading stood down');
+    assert.deepEqual([run.after.lastReading?.source, run.after.lastReading?.statistic], ['foreground', 'p99']);
   });
 });

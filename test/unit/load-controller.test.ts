@@ -31,6 +31,8 @@ import {
   paceAt,
   rateStepFor,
   withForegroundBaseline,
+  foregroundTailWindowSize,
+  withForegroundTailBaseline,
 } from '../../src/core/load-controller';
 
 // The ratio rules are tested on their own (no absolute headroom floor); the floor has its own test.
@@ -567,6 +569,65 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
   test('withForegroundBaseline: null or nonsense means none was seen', () => {
     for (const bad of [null, 0, -1, Number.NaN]) assert.equal(withForegroundBaseline(start(), bad).foregroundBaselineMs, null);
     assert.equal(withForegroundBaseline(start(), 3).foregroundStepBaselineMs, 3);
+  });
+});
+
+describe('foreground latency budget (the tail count of its writing transactions)', () => {
+  const full = (ms: number) => Array.from({ length: config.canaryWindow }, () => ms);
+  const size = foregroundTailWindowSize(config);
+  /** `count` writing transactions, of which the 1 % longest took `tailMs`, the rest 3 ms. */
+  const tail = (tailMs: number, count = size) => ({ count, durations: [...Array.from({ length: count / 100 }, () => tailMs), ...Array.from({ length: 50 }, () => 3)] });
+  /** Canary baseline 1 ms, p95 baseline 4 ms, tail-count baseline 6 ms (budget 9 ms). */
+  const three = (over: Partial<ControllerState> = {}): ControllerState => withForegroundTailBaseline(withForegroundBaseline(withCanaryBaseline(start({ canaryOverPending: true, ...over }), 1), 4), 6);
+
+  test('when measured before the step, it governs: over budget backs off though the p95 and the canary read comfortable', () => {
+    const d = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: full(4), foregroundTail: tail(18) }), config);
+    assert.deepEqual([d.batchSize, d.sleepMs], [800, 240], '18 ms against a 9 ms budget: half the rate');
+    assert.match(d.reasons.join('\n'), /foreground p99 18 ms against budget 9 ms \(2×/);
+    assert.deepEqual(d.state.foregroundTail, { count: 0, longest: [] }, 'new settings are judged on new transactions');
+    assert.deepEqual(d.state.lastReading, { source: 'foreground', statistic: 'p99', valueMs: 18, limitMs: 9, baselineMs: 6 });
+  });
+
+  test('under the target it speeds up, though the p95 of observed transactions reads far over (their length bias)', () => {
+    const d = decide(three({ sleepMs: 1000 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: full(40), foregroundTail: tail(6) }), config);
+    assert.deepEqual([d.batchSize, d.sleepMs], [1500, 950]);
+    assert.match(d.reasons.join('\n'), /foreground p99 6 ms under budget 9 ms/);
+  });
+
+  test('a window is judged once it counts its transactions, gathered over several samples', () => {
+    let d = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, foregroundTail: tail(18, size / 2) }), config);
+    assert.deepEqual([d.batchSize, d.sleepMs], [1000, 100], 'half a window: no judgement');
+    assert.equal(d.state.foregroundTail?.count, size / 2);
+    d = decide(d.state, quiet({ batchMs: 100, foregroundTail: tail(18, size / 2) }), config);
+    assert.deepEqual([d.batchSize, d.sleepMs], [800, 240]);
+  });
+
+  test('without a tail baseline, or with no tail counted now, the p95 reading governs', () => {
+    const noBaseline = withForegroundBaseline(withCanaryBaseline(start({ canaryOverPending: true, sleepMs: 100 }), 1), 4);
+    const d = decide(noBaseline, quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: Array.from({ length: 300 }, () => 12), foregroundTail: tail(6) }), config);
+    assert.match(d.reasons.join('\n'), /foreground p95 12 ms against budget 6 ms/);
+    const uncounted = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: Array.from({ length: 300 }, () => 12), foregroundTail: null }), config);
+    assert.match(uncounted.reasons.join('\n'), /foreground p95 12 ms against budget 6 ms/);
+  });
+
+  test('its critical level pauses on a full window; its baseline is re-measured from quiet windows, never below the pre-step one', () => {
+    const d = decide(three(), quiet({ batchMs: 100, canarySamples: full(1), foregroundTail: tail(60) }), config);
+    assert.equal(d.action, 'pause');
+    assert.match(d.reasons.join('\n'), /foreground p99 60 ms over critical/);
+    const up = decide(three(), quiet({ batchMs: 100, canarySamples: full(1), foregroundTail: tail(8), foregroundQuietTail: tail(8) }), config);
+    assert.equal(up.state.foregroundTailBaselineMs, 8);
+    assert.match(up.reasons.join('\n'), /foreground tail baseline re-measured with no batch running: 6 → 8 ms/);
+    const down = decide(up.state, quiet({ batchMs: 100, canarySamples: full(1), foregroundTail: tail(3), foregroundQuietTail: tail(3) }), config);
+    assert.equal(down.state.foregroundTailBaselineMs, 6, 'the pre-step baseline is its floor');
+  });
+
+  test('state that went through JSON or holds garbage still decides within bounds', () => {
+    const garbage = { ...three(), foregroundTail: { count: Number.NaN, longest: ['x', -1, 5] }, foregroundQuietTail: null, foregroundTailBaselineMs: -2 } as unknown as ControllerState;
+    const d = decide(garbage, quiet({ batchMs: 100, foregroundTail: { count: Number.POSITIVE_INFINITY, durations: [Number.NaN] } as never }), config);
+    assert.equal(d.state.foregroundTailBaselineMs, null);
+    assert.ok(d.batchSize >= config.minBatchSize && d.batchSize <= config.maxBatchSize);
+    const json = JSON.parse(JSON.stringify(decide(three(), quiet({ batchMs: 100, foregroundTail: tail(18, size / 2) }), config).state)) as ControllerState;
+    assert.equal(decide(json, quiet({ batchMs: 100, foregroundTail: tail(18, size / 2) }), config).batchSize, 800);
   });
 });
 

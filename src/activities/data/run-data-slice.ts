@@ -7,7 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
 import { canaryEnabled, type LoadControlConfig, resolveLoadControl } from '../../core/load-control-config';
-import { type ControllerState, type Decision, decide, foregroundBaseline, foregroundWindowSize, type LoadSample, withCanaryBaseline, withForegroundBaseline } from '../../core/load-controller';
+import { type TailChunk, tailBaseline, tailWindowsOf } from '../../core/foreground-tail';
+import { type ControllerState, type Decision, decide, foregroundBaseline, foregroundTailWindowSize, foregroundWindowSize, type LoadSample, withCanaryBaseline, withForegroundBaseline, withForegroundTailBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
 import { type MigrationMetrics } from '../../metrics/migration-metrics';
@@ -19,6 +20,7 @@ import { withLockRetry } from '../runtime/lock-retry';
 import { type Canary, withDedicatedCanary } from '../load/canary';
 import { startCanarySampler } from '../load/canary-sampler';
 import { type ForegroundObserver, withForegroundObserver } from '../load/foreground-observer';
+import { createOwnXids } from '../load/own-xids';
 import { readCheckpoint, type CheckpointState } from './checkpoint';
 import { type DatabaseLoad, type LoadSource } from './load-source';
 import { loadCreateRecordsRows, loadRowHandler } from './migration-code';
@@ -94,6 +96,13 @@ export const baselineSamples = (config: Pick<LoadControlConfig, 'canaryWindow'>)
  */
 export const FOREGROUND_BASELINE_WINDOWS = 5;
 export const FOREGROUND_BASELINE_MAX_MS = 10_000;
+/**
+ * The tail count (foreground-tail.ts) governs only when its baseline read at least this many of its
+ * windows (foregroundTailWindowSize) by FOREGROUND_BASELINE_MAX_MS: from fewer, one disturbed
+ * stretch would set the budget for the step. A foreground writing less than that (about 600
+ * transactions a second at the defaults) is read by the p95 of its observed transactions instead.
+ */
+export const TAIL_BASELINE_MIN_WINDOWS = 3;
 
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
@@ -102,17 +111,28 @@ export const DATABASE_SAMPLE_MS = 1000;
 const MIN_ROWS_FOR_ERROR_RATE = 100;
 
 /**
- * The observer's samples for the foreground's baseline: what it saw during the canary's baseline,
- * and more until FOREGROUND_BASELINE_WINDOWS windows or the deadline, if that already filled one.
+ * The observer's evidence for the foreground's baselines: what it saw during the canary's baseline,
+ * and more until FOREGROUND_BASELINE_WINDOWS windows of each reading or the deadline, if that
+ * already filled one of either. `tail` is null when some drain could not count the tail.
  */
-async function foregroundBaselineSamples(observer: ForegroundObserver, window: number, deadline: number): Promise<number[]> {
+async function foregroundBaselineSamples(observer: ForegroundObserver, window: number, tailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
   const seen = observer.drain().samples;
-  if (seen.length < window) return seen;
-  while (seen.length < FOREGROUND_BASELINE_WINDOWS * window && Date.now() < deadline) {
+  let tail: TailChunk[] | null = [];
+  const drainTail = () => {
+    const d = observer.drainTail();
+    if (d === null) tail = null;
+    else tail?.push(d.tail);
+  };
+  drainTail();
+  // Windows of the tail count as the baseline will split them (a drain may overshoot one).
+  const tailWindows = () => tailWindowsOf(tail ?? [], tailWindow).length;
+  if (seen.length < window && tailWindows() === 0) return { seen, tail };
+  while (!(seen.length >= FOREGROUND_BASELINE_WINDOWS * window && (tail === null || tailWindows() >= FOREGROUND_BASELINE_WINDOWS)) && Date.now() < deadline) {
     await cancellableSleep(Math.min(100, Math.max(1, deadline - Date.now())));
     seen.push(...observer.drain().samples);
+    drainTail();
   }
-  return seen;
+  return { seen, tail };
 }
 
 export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<SliceResult> {
@@ -143,11 +163,13 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   const { canaryIntervalMs, canaryWindow, foregroundIntervalMs } = resolveLoadControl(input.loadControl);
   let sliceStarted = Date.now();
   const withCanary = <T>(work: (canary: Canary | null) => Promise<T>): Promise<T> =>
-    canaryEnabled(input.loadControl) ? withDedicatedCanary(db, step.table, shape.key[0]!.name, work, { commits: true }) : work(null);
+    canaryEnabled(input.loadControl) ? withDedicatedCanary(db, step.table, shape.key[0]!.name, work, { commits: true, ownXids }) : work(null);
   // The foreground's own transactions (foreground-observer.ts), watched on a connection of their
   // own while the canary is; the budget needs neither when latencyBudget is 0.
+  // The xids this slice spends (canary lookups, batches) are not the foreground's: own-xids.ts.
+  const ownXids = createOwnXids();
   const withObserver = <T>(work: (observer: ForegroundObserver | null) => Promise<T>): Promise<T> =>
-    withForegroundObserver(db, { intervalMs: canaryEnabled(input.loadControl) ? foregroundIntervalMs : 0, quietAfterMs: CANARY_QUIET_AFTER_MS }, work);
+    withForegroundObserver(db, { intervalMs: canaryEnabled(input.loadControl) ? foregroundIntervalMs : 0, quietAfterMs: CANARY_QUIET_AFTER_MS, ownXids }, work);
   await withObserver((observer) => withCanary(async (canary) => {
     const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
     if (canary && state.canaryBaselineMs === null) {
@@ -161,12 +183,16 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       // The foreground's transactions that ended meanwhile and, when they filled a window, until
       // FOREGROUND_BASELINE_WINDOWS of them: reduced the same way over its (larger) windows, at its
       // own quantile (FOREGROUND_QUANTILE). Too few to fill one (an idle database, a trickle of traffic): the canary alone.
+      // The tail count's baseline from the same stretch, over its own windows of writers.
       const window = foregroundWindowSize({ canaryWindow });
-      const seen = observer ? await foregroundBaselineSamples(observer, window, baselineStarted + FOREGROUND_BASELINE_MAX_MS) : [];
+      const tailWindow = foregroundTailWindowSize({ canaryWindow });
+      const { seen, tail } = observer ? await foregroundBaselineSamples(observer, window, tailWindow, baselineStarted + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
       state = withForegroundBaseline(state, seen.length >= window ? foregroundBaseline(seen, window) : null);
+      state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, tailWindow, TAIL_BASELINE_MIN_WINDOWS));
     }
     // What ended before the first batch is not evidence about it.
     observer?.drain();
+    observer?.drainTail();
 
     // Database-side load moves slowly (sessions, lock queues, replica lag) and reading it costs a
     // round trip and a scan of every backend's status, so it is read at most once per
@@ -185,6 +211,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       const [host, load] = await Promise.all([deps.loadSource.host(), databaseLoad()]);
       const drained = sampler?.drain() ?? null;
       const seen = observer?.drain() ?? null;
+      const tail = observer?.drainTail() ?? null;
       return {
         batchMs,
         rows: rowCount,
@@ -195,6 +222,8 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         canaryQuietSamples: drained?.quiet ?? null,
         foregroundSamples: seen?.samples ?? null,
         foregroundQuietSamples: seen?.quiet ?? null,
+        foregroundTail: tail?.tail ?? null,
+        foregroundQuietTail: tail?.quiet ?? null,
       };
     };
 
@@ -236,8 +265,12 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
           }
         }
         const started = performance.now();
-        const batch = () =>
-          runBatch({
+        // Each attempt spends an xid, and eachBatch one per row's savepoint as well: counted up to the
+        // batch size now, corrected to the rows it ran afterwards (own-xids.ts).
+        const eachRowXids = step.kind === 'eachBatch' ? state.batchSize : 0;
+        const batch = () => {
+          ownXids.spend(1 + eachRowXids);
+          return runBatch({
             conn,
             migrationId: input.migrationId,
             runToken: input.runToken,
@@ -252,6 +285,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
             returningOld,
             log: deps.log,
           });
+        };
         sampler?.batchStarted();
         observer?.batchStarted();
         const outcome: BatchOutcome = await withLockRetry(
@@ -272,6 +306,7 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
           observer?.batchEnded();
         });
         const batchMs = performance.now() - started;
+        if (step.kind === 'eachBatch') ownXids.spend(outcome.changed + outcome.rowErrors - eachRowXids);
         batchesRun += 1;
         checkpoint = {
           ...checkpoint,

@@ -7,6 +7,7 @@ import { type Db } from '../../db/connect';
 import { SQLSTATE, sqlstateOf } from '../../db/sqlstate';
 import { DEFAULT_LOAD_CONTROL } from '../../core/load-control-config';
 import { canaryBaseline } from '../../core/load-controller';
+import { type OwnXids } from './own-xids';
 
 export interface CanaryTable {
   schema: string;
@@ -34,6 +35,8 @@ export interface CanaryOptions {
    * canary read comfortable. Costs one xid and one tiny commit per lookup.
    */
   commits?: boolean;
+  /** Told of every xid a committing lookup spends (own-xids.ts), before it runs. */
+  ownXids?: OwnXids;
 }
 
 export interface Canary {
@@ -79,6 +82,7 @@ export async function createCanary(db: Db, table: CanaryTable, keyColumn: string
     // only, which matches many rows.
     const lookup = options.commits ? sql`SELECT pg_current_xact_id() AS xid, EXISTS (${row}) AS found` : row;
     let started = 0;
+    if (options.commits) options.ownXids?.spend(1);
     try {
       if (dedicated) {
         started = performance.now();

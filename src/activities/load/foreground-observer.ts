@@ -1,55 +1,151 @@
 // Watches the foreground's own transactions (src/core/foreground-transactions.ts) by reading
 // pg_stat_activity every `intervalMs` on a connection of its own, for as long as a slice runs.
 // Sessions of this tool (application_name 'stockrx-migrate…': workers, CLI, the canary) are not
-// foreground, nor are other databases' sessions or background processes. One snapshot costs the
-// server a pass over its backends' status slots, a fraction of a millisecond.
+// foreground, nor are background processes. One snapshot costs the server a pass over its
+// backends' status slots, a fraction of a millisecond.
+//
+// Two readings come out of the same snapshots:
+// - the observed transactions of this database (their last seen ages), for the p95 reading;
+// - the tail count (foreground-tail.ts): every writing transaction of the cluster that ended, with
+//   its estimated duration, and how many writing transactions there were, from the xid horizon
+//   less the xids this slice spent itself (own-xids.ts). The horizon is the cluster's, so the
+//   tail is every database's writers too: they share the server our batches load. A snapshot that
+//   cannot see some session's transaction (a role without pg_read_all_stats looking at another
+//   role's session) leaves that tail incomplete, and the drain reports none.
 import { sql } from 'kysely';
 import { APPLICATION_NAME, type Db } from '../../db/connect';
-import { type InFlight, type OpenTransactions, to10Micros, trackTransactions } from '../../core/foreground-transactions';
+import { type TailChunk } from '../../core/foreground-tail';
+import { estimateDuration, type FinishedTransaction, type InFlight, type OpenTransactions, to10Micros, trackTransactions } from '../../core/foreground-transactions';
 import { type QuietMark } from './batch-clock';
+import { type OwnXids } from './own-xids';
 import { type PeriodicSampler, startPeriodicSampler } from './periodic-sampler';
 
-export type ForegroundObserver = PeriodicSampler;
-
-
-/** One snapshot: every other client session of this database inside a transaction. */
-export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
-  const { rows } = await sql<{ pid: number; started_at: number; age_ms: number }>`
-    SELECT pid,
-           extract(epoch FROM xact_start)::float8 * 1000 AS started_at,
-           extract(epoch FROM clock_timestamp() - xact_start)::float8 * 1000 AS age_ms
-      FROM pg_stat_activity
-     WHERE backend_type = 'client backend'
-       AND datname = current_database()
-       AND pid <> pg_backend_pid()
-       AND xact_start IS NOT NULL
-       AND state <> 'idle'
-       AND coalesce(application_name, '') NOT LIKE ${APPLICATION_NAME + '%'}`.execute(db);
-  // Ages to 10 µs (to10Micros): the samples travel in workflow state, up to 600 of them.
-  return rows.map((r) => ({ pid: r.pid, startedAt: r.started_at, ageMs: to10Micros(r.age_ms) }));
+/** The tail count's evidence since the previous drain: all of it, and the quiet part. */
+export interface TailDrain {
+  tail: TailChunk;
+  quiet: TailChunk;
 }
 
-export function startForegroundObserver(db: Db, options: { intervalMs: number; quietAfterMs: number }): ForegroundObserver {
+export interface ForegroundObserver extends PeriodicSampler {
+  /** Writing transactions counted and observed since the previous call; null when a snapshot in
+   *  that time could not see every session, or the xid horizon could not be read. */
+  drainTail(): TailDrain | null;
+}
+
+/** One snapshot of pg_stat_activity: every other client session of the cluster inside a transaction. */
+export interface ActivitySnapshot {
+  /** The xid horizon (`pg_snapshot_xmax`): one past the newest xid assigned. */
+  xmax: number;
+  /** Server clock at the snapshot, ms since the epoch. */
+  atMs: number;
+  transactions: InFlight[];
+  /** Sessions idle (between transactions) at the snapshot: since when, epoch ms, by pid. */
+  idleSince: Map<number, number>;
+  /** Client sessions whose state this role may not see. */
+  hidden: number;
+}
+
+export async function activitySnapshot(db: Db): Promise<ActivitySnapshot> {
+  const { rows } = await sql<{ xmax: string; at_ms: number; pid: number | null; started_at: number | null; age_ms: number | null; idle_since: number | null; writer: boolean | null; here: boolean | null; hidden: boolean | null }>`
+    WITH horizon AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax, clock_timestamp() AS at)
+    SELECT h.xmax,
+           extract(epoch FROM h.at)::float8 * 1000 AS at_ms,
+           a.pid,
+           extract(epoch FROM a.xact_start)::float8 * 1000 AS started_at,
+           extract(epoch FROM h.at - a.xact_start)::float8 * 1000 AS age_ms,
+           CASE WHEN a.state = 'idle' THEN extract(epoch FROM a.state_change)::float8 * 1000 END AS idle_since,
+           a.backend_xid IS NOT NULL AS writer,
+           a.datname = current_database() AS here,
+           a.query = '<insufficient privilege>' AS hidden
+      FROM horizon h
+      LEFT JOIN pg_stat_activity a
+        ON a.backend_type = 'client backend'
+       AND a.pid <> pg_backend_pid()
+       AND (a.query = '<insufficient privilege>'
+            OR (coalesce(a.application_name, '') NOT LIKE ${APPLICATION_NAME + '%'}
+                AND (a.state = 'idle' OR (a.xact_start IS NOT NULL AND a.state <> 'idle'))))`.execute(db);
+  const first = rows[0]!;
+  const transactions: InFlight[] = [];
+  const idleSince = new Map<number, number>();
+  let hidden = 0;
+  for (const r of rows) {
+    if (r.hidden) hidden += 1;
+    else if (r.pid !== null && r.idle_since !== null) idleSince.set(r.pid, r.idle_since);
+    else if (r.pid !== null && r.started_at !== null && r.age_ms !== null) {
+      // Ages to 10 µs (to10Micros): the samples travel in workflow state, up to 600 of them.
+      transactions.push({ pid: r.pid, startedAt: r.started_at, ageMs: to10Micros(r.age_ms), writer: r.writer === true, here: r.here === true });
+    }
+  }
+  return { xmax: Number(first.xmax), atMs: first.at_ms, transactions, idleSince, hidden };
+}
+
+/** One snapshot of this database's transactions only (what the p95 reading observes). */
+export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
+  return (await activitySnapshot(db)).transactions.filter((t) => t.here !== false);
+}
+
+const emptyDrain = (): TailDrain => ({ tail: { count: 0, durations: [] }, quiet: { count: 0, durations: [] } });
+
+/** At most this many observed durations wait for a drain (a slice that stops draining must not grow memory). */
+const MAX_TAIL_BUFFERED = 20_000;
+
+export function startForegroundObserver(db: Db, options: { intervalMs: number; quietAfterMs: number; ownXids?: OwnXids }): ForegroundObserver {
   let open: OpenTransactions = new Map();
   let mark: QuietMark | null = null;
-  return startPeriodicSampler(options, async (clock) => {
-    const snapshot = await inFlightTransactions(db);
+  let previous: { xmax: number; atMs: number; own: number } | null = null;
+  let tail = emptyDrain();
+  let tailComplete = true;
+  const keep = (buffer: number[], values: number[]) => {
+    buffer.push(...values);
+    if (buffer.length > MAX_TAIL_BUFFERED) buffer.splice(0, buffer.length - MAX_TAIL_BUFFERED);
+  };
+  const sampler = startPeriodicSampler(options, async (clock) => {
+    const snapshot = await activitySnapshot(db);
+    const own = options.ownXids?.total() ?? 0;
     // Quiet since the previous snapshot and now: a transaction is quiet only if every snapshot
     // that saw it (and the one that found it gone) was.
     const now = clock.mark();
     const quietNow = (mark === null || clock.stillQuiet(mark)) && now.quiet;
     mark = now;
-    const tracked = trackTransactions(open, snapshot, quietNow);
+    const tracked = trackTransactions(open, snapshot.transactions, quietNow);
     open = tracked.open;
-    return { samples: tracked.finished.map((t) => t.ageMs), quiet: tracked.finished.filter((t) => t.quiet).map((t) => t.ageMs) };
+    if (snapshot.hidden > 0 || !Number.isFinite(snapshot.xmax)) tailComplete = false;
+    if (previous !== null) {
+      // A transaction gone from this snapshot ended between the previous one and this; what its
+      // session is doing now (idle since, or a newer transaction since) narrows down when.
+      const gapMs = snapshot.atMs - previous.atMs;
+      const sessionNextAt = new Map(snapshot.idleSince);
+      for (const t of snapshot.transactions) sessionNextAt.set(t.pid, Math.min(t.startedAt, sessionNextAt.get(t.pid) ?? Number.POSITIVE_INFINITY));
+      const durationOf = (t: FinishedTransaction) => to10Micros(estimateDuration(t, gapMs, sessionNextAt.get(t.pid)));
+      const writers = tracked.finished.filter((t) => t.writer);
+      const count = snapshot.xmax - previous.xmax - (own - previous.own);
+      tail.tail.count += count;
+      keep(tail.tail.durations, writers.map(durationOf));
+      if (quietNow) {
+        tail.quiet.count += count;
+        keep(tail.quiet.durations, writers.filter((t) => t.quiet).map(durationOf));
+      }
+    }
+    previous = { xmax: snapshot.xmax, atMs: snapshot.atMs, own };
+    const here = tracked.finished.filter((t) => t.here);
+    return { samples: here.map((t) => t.ageMs), quiet: here.filter((t) => t.quiet).map((t) => t.ageMs) };
   });
+  return {
+    ...sampler,
+    drainTail() {
+      const out = tailComplete ? tail : null;
+      tail = emptyDrain();
+      tailComplete = true;
+      return out;
+    },
+  };
 }
 
 /**
  * Runs `work` with an observer on a connection of its own, or with null when `intervalMs` is 0
  * (not observing). The observer is stopped before the connection goes back to the pool.
  */
-export async function withForegroundObserver<T>(db: Db, options: { intervalMs: number; quietAfterMs: number }, work: (observer: ForegroundObserver | null) => Promise<T>): Promise<T> {
+export async function withForegroundObserver<T>(db: Db, options: { intervalMs: number; quietAfterMs: number; ownXids?: OwnXids }, work: (observer: ForegroundObserver | null) => Promise<T>): Promise<T> {
   if (!(options.intervalMs > 0)) return work(null);
   return db.connection().execute(async (conn) => {
     const observer = startForegroundObserver(conn, options);
