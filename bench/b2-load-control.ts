@@ -308,7 +308,8 @@ async function main(): Promise<number> {
         trace.push(
           `${fmt((Date.now() - fgStart) / 1000, 1)}s ${slice.batchesRun} batches → batch ${slice.controller.batchSize} pause ${slice.controller.sleepMs} ms` +
             `${slice.throttled ? ` PAUSED (${slice.controller.pauseReasons.join('; ')})` : ''} canary p99/baseline ${fmt(canaryP99(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.canaryBaselineMs, 2)} ms` +
-            ` foreground p95/baseline ${fmt(foregroundReading(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.foregroundBaselineMs ?? Number.NaN, 2)} ms: ${slice.reasons.filter((r) => !/advisory/.test(r)).join('; ').slice(0, 160)}`,
+            ` foreground p95/baseline ${fmt(foregroundReading(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.foregroundBaselineMs ?? Number.NaN, 2)} ms` +
+            ` tail-count p99 baseline ${fmt(slice.controller.foregroundTailBaselineMs ?? Number.NaN, 2)} ms: ${slice.reasons.filter((r) => !/advisory/.test(r)).join('; ').slice(0, 160)}`,
         );
         if (isStepFinished(step, slice.checkpoint)) throw new Error(`${label(point)}: the step finished inside the window; use more --rows`);
       }
