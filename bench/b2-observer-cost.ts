@@ -3,14 +3,22 @@
 // (foreground-observer.ts, one pg_stat_activity snapshot every N ms on its own connection),
 // interleaved in rotated order per repetition, medians reported as ratios to "alone". A finer
 // interval resolves the foreground's tail better (BENCHMARKS.md, session 9) but polls the server
-// more often; on B2's two shared cores that is not free.
+// more often; on B2's two shared cores that is not free. With --canary on, two more points: the
+// canary alone (a committing lookup every canaryIntervalMs, canary-sampler.ts) and the canary with
+// the observer at the default interval: every instrument a step runs while it measures.
 //
-//   node --import tsx bench/b2-observer-cost.ts [--intervals 5,20] [--reps 3] [--window 10]
+//   node --import tsx bench/b2-observer-cost.ts [--intervals 5,20] [--reps 3] [--window 10] [--canary on|off]
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { withDedicatedCanary } from '../src/activities/load/canary';
+import { startCanarySampler } from '../src/activities/load/canary-sampler';
 import { startForegroundObserver } from '../src/activities/load/foreground-observer';
+import { createOwnXids } from '../src/activities/load/own-xids';
+import { addToTail, emptyTail, tailKeep, tailQuantile } from '../src/core/foreground-tail';
+import { DEFAULT_LOAD_CONTROL } from '../src/core/load-control-config';
+import { type Db } from '../src/db/connect';
 import { openTargetDatabase } from '../src/db/connect';
 import { latencies, pgEnv, runProcess } from './lib/pgbench';
 import { describeMachine, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
@@ -25,6 +33,7 @@ async function main(): Promise<number> {
       intervals: { type: 'string', default: '5,20' },
       reps: { type: 'string', default: '3' },
       window: { type: 'string', default: '10' },
+      canary: { type: 'string', default: 'on' },
     },
   });
   const intervals = values.intervals.split(',').filter(Boolean).map(Number);
@@ -43,31 +52,49 @@ async function main(): Promise<number> {
   const target = openTargetDatabase(url, { applicationName: 'stockrx-migrate worker' });
   onCleanup(() => target.close());
 
-  type Mode = 'alone' | number;
-  const modes: Mode[] = ['alone', ...intervals];
-  const name = (m: Mode) => (m === 'alone' ? 'pgbench alone' : `observer every ${m} ms`);
-  const results: { mode: Mode; mean: number; p99: number; tps: number; observed: number }[] = [];
+  // A number: the observer alone at that interval.
+  type Mode = 'alone' | number | 'canary' | 'canary+observer';
+  const modes: Mode[] = ['alone', ...intervals, ...(values.canary === 'off' ? [] : (['canary', 'canary+observer'] as const))];
+  const { canaryIntervalMs, foregroundIntervalMs } = DEFAULT_LOAD_CONTROL;
+  const name = (m: Mode) =>
+    m === 'alone' ? 'pgbench alone' : m === 'canary' ? `canary every ${canaryIntervalMs} ms` : m === 'canary+observer' ? `canary + observer ${foregroundIntervalMs} ms` : `observer every ${m} ms`;
+  /** Runs the mode's instruments until `to`; returns the transactions the observer saw, and its tail-count p99 (NaN when not observing). */
+  const instruments = async (mode: Mode, to: number): Promise<{ observed: number; tailP99: number }> => {
+    const observe = mode === 'canary+observer' ? foregroundIntervalMs : typeof mode === 'number' ? mode : 0;
+    const withCanary = mode === 'canary' || mode === 'canary+observer';
+    const ownXids = createOwnXids();
+    const watch = (conn: Db) => (observe > 0 ? startForegroundObserver(conn, { intervalMs: observe, quietAfterMs: 0, ownXids }) : null);
+    return target.db.connection().execute(async (conn) => {
+      const observer = watch(conn);
+      if (withCanary) {
+        await withDedicatedCanary(target.db, { schema: 'public', name: 'pgbench_accounts' }, 'aid', async (canary) => {
+          const sampler = startCanarySampler(canary, { intervalMs: canaryIntervalMs, quietAfterMs: 0 });
+          await new Promise((r) => setTimeout(r, to - Date.now()));
+          await sampler.stop();
+        }, { commits: true, ownXids });
+      } else {
+        await new Promise((r) => setTimeout(r, to - Date.now()));
+      }
+      await observer?.stop();
+      const tail = observer?.drainTail() ?? null;
+      const tailP99 = tail ? tailQuantile(addToTail(emptyTail(), tail.tail.count, tail.tail.durations, tailKeep(tail.tail.count))) : Number.NaN;
+      return { observed: observer?.drain().samples.length ?? 0, tailP99 };
+    });
+  };
+  const results: { mode: Mode; mean: number; p99: number; tps: number; observed: number; tailP99: number }[] = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const mode of rotated(modes, rep)) {
       const prefix = `cost-${rep}-${mode}-${Date.now()}`;
       const from = Date.now() + 1000; // pgbench's first second (connections) left out
       const to = from + windowS * 1000;
       const run = runProcess('pgbench', ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(windowS + 1), '-l', '--log-prefix', prefix], pgEnv(url), work);
-      let observed = 0;
-      if (mode !== 'alone') {
-        await target.db.connection().execute(async (conn) => {
-          const observer = startForegroundObserver(conn, { intervalMs: mode, quietAfterMs: 0 });
-          await new Promise((r) => setTimeout(r, to - Date.now()));
-          await observer.stop();
-          observed = observer.drain().samples.length;
-        });
-      }
+      const { observed, tailP99 } = mode === 'alone' ? { observed: 0, tailP99: Number.NaN } : await instruments(mode, to);
       await run;
       const lat = await latencies(work, prefix, from, to);
       for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
       const mean = lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length);
-      results.push({ mode, mean, p99: percentile(lat, 99), tps: lat.length / windowS, observed });
-      say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(22)} mean ${fmt(mean, 3)} ms p99 ${fmt(percentile(lat, 99), 2)} ms ${fmt(lat.length / windowS, 0)} tps${mode === 'alone' ? '' : `, ${observed} transactions observed`}`);
+      results.push({ mode, mean, p99: percentile(lat, 99), tps: lat.length / windowS, observed, tailP99 });
+      say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(26)} mean ${fmt(mean, 3)} ms p99 ${fmt(percentile(lat, 99), 2)} ms ${fmt(lat.length / windowS, 0)} tps${observed > 0 ? `, ${observed} transactions observed, tail-count p99 ${fmt(tailP99, 2)} ms` : ''}`);
     }
   }
   const med = (m: Mode, f: (r: (typeof results)[number]) => number) => median(results.filter((r) => r.mode === m).map(f));
@@ -78,10 +105,11 @@ async function main(): Promise<number> {
     fmt(med(m, (r) => r.mean) / med('alone', (r) => r.mean), 2),
     fmt(med(m, (r) => r.p99), 2),
     fmt(med(m, (r) => r.p99) / med('alone', (r) => r.p99), 2),
+    fmt(med(m, (r) => r.tailP99), 2),
     results.filter((r) => r.mode === m).map((r) => `${fmt(r.mean, 2)}/${fmt(r.p99, 1)}`).join(' '),
   ]);
   console.log(`\nObserver cost: pgbench tpcb-like, ${CLIENTS} clients, scale ${SCALE}; window ${windowS} s; ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'mean ms', 'mean × alone', 'p99 ms', 'p99 × alone', 'each rep mean/p99'], rows));
+  console.log(markdownTable(['point', 'fg tps', 'mean ms', 'mean × alone', 'p99 ms', 'p99 × alone', 'tail-count p99 ms', 'each rep mean/p99'], rows));
   return 0;
 }
 

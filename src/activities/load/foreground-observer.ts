@@ -39,21 +39,18 @@ export interface ActivitySnapshot {
   /** Server clock at the snapshot, ms since the epoch. */
   atMs: number;
   transactions: InFlight[];
-  /** Sessions idle (between transactions) at the snapshot: since when, epoch ms, by pid. */
-  idleSince: Map<number, number>;
   /** Client sessions whose state this role may not see. */
   hidden: number;
 }
 
-export async function activitySnapshot(db: Db): Promise<ActivitySnapshot> {
-  const { rows } = await sql<{ xmax: string; at_ms: number; pid: number | null; started_at: number | null; age_ms: number | null; idle_since: number | null; writer: boolean | null; here: boolean | null; hidden: boolean | null }>`
+/** pg_stat_activity and the xid horizon in one snapshot, as SQL (APPLICATION_NAME is a constant of ours). */
+const SNAPSHOT_SQL = `
     WITH horizon AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax, clock_timestamp() AS at)
     SELECT h.xmax,
            extract(epoch FROM h.at)::float8 * 1000 AS at_ms,
            a.pid,
            extract(epoch FROM a.xact_start)::float8 * 1000 AS started_at,
            extract(epoch FROM h.at - a.xact_start)::float8 * 1000 AS age_ms,
-           CASE WHEN a.state = 'idle' THEN extract(epoch FROM a.state_change)::float8 * 1000 END AS idle_since,
            a.backend_xid IS NOT NULL AS writer,
            a.datname = current_database() AS here,
            a.query = '<insufficient privilege>' AS hidden
@@ -62,21 +59,34 @@ export async function activitySnapshot(db: Db): Promise<ActivitySnapshot> {
         ON a.backend_type = 'client backend'
        AND a.pid <> pg_backend_pid()
        AND (a.query = '<insufficient privilege>'
-            OR (coalesce(a.application_name, '') NOT LIKE ${APPLICATION_NAME + '%'}
-                AND (a.state = 'idle' OR (a.xact_start IS NOT NULL AND a.state <> 'idle'))))`.execute(db);
+            OR (a.xact_start IS NOT NULL AND a.state <> 'idle' AND coalesce(a.application_name, '') NOT LIKE '${APPLICATION_NAME.replaceAll("'", "''")}%'))`;
+
+/**
+ * The snapshot as a prepared statement on the observer's own connection: at one snapshot every
+ * 5 ms, parsing and planning the view's joins each time is most of what the poll costs the server.
+ */
+const PREPARED_SNAPSHOT = 'stockrx_activity_snapshot';
+
+async function prepareSnapshot(db: Db): Promise<void> {
+  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = ${PREPARED_SNAPSHOT}`.execute(db);
+  if (rows[0]!.n === 0) await sql.raw(`PREPARE ${PREPARED_SNAPSHOT} AS ${SNAPSHOT_SQL}`).execute(db);
+}
+
+/** One snapshot; `prepared`: through PREPARED_SNAPSHOT, which prepareSnapshot made on this connection. */
+export async function activitySnapshot(db: Db, prepared = false): Promise<ActivitySnapshot> {
+  type Row = { xmax: string; at_ms: number; pid: number | null; started_at: number | null; age_ms: number | null; writer: boolean | null; here: boolean | null; hidden: boolean | null };
+  const { rows } = await sql.raw<Row>(prepared ? `EXECUTE ${PREPARED_SNAPSHOT}` : SNAPSHOT_SQL).execute(db);
   const first = rows[0]!;
   const transactions: InFlight[] = [];
-  const idleSince = new Map<number, number>();
   let hidden = 0;
   for (const r of rows) {
     if (r.hidden) hidden += 1;
-    else if (r.pid !== null && r.idle_since !== null) idleSince.set(r.pid, r.idle_since);
     else if (r.pid !== null && r.started_at !== null && r.age_ms !== null) {
       // Ages to 10 µs (to10Micros): the samples travel in workflow state, up to 600 of them.
       transactions.push({ pid: r.pid, startedAt: r.started_at, ageMs: to10Micros(r.age_ms), writer: r.writer === true, here: r.here === true });
     }
   }
-  return { xmax: Number(first.xmax), atMs: first.at_ms, transactions, idleSince, hidden };
+  return { xmax: Number(first.xmax), atMs: first.at_ms, transactions, hidden };
 }
 
 /** One snapshot of this database's transactions only (what the p95 reading observes). */
@@ -99,8 +109,13 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
     buffer.push(...values);
     if (buffer.length > MAX_TAIL_BUFFERED) buffer.splice(0, buffer.length - MAX_TAIL_BUFFERED);
   };
+  let prepared = false;
   const sampler = startPeriodicSampler(options, async (clock) => {
-    const snapshot = await activitySnapshot(db);
+    if (!prepared) {
+      await prepareSnapshot(db);
+      prepared = true;
+    }
+    const snapshot = await activitySnapshot(db, true);
     const own = options.ownXids?.total() ?? 0;
     // Quiet since the previous snapshot and now: a transaction is quiet only if every snapshot
     // that saw it (and the one that found it gone) was.
@@ -111,12 +126,9 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
     open = tracked.open;
     if (snapshot.hidden > 0 || !Number.isFinite(snapshot.xmax)) tailComplete = false;
     if (previous !== null) {
-      // A transaction gone from this snapshot ended between the previous one and this; what its
-      // session is doing now (idle since, or a newer transaction since) narrows down when.
+      // A transaction gone from this snapshot ended between the previous one and this.
       const gapMs = snapshot.atMs - previous.atMs;
-      const sessionNextAt = new Map(snapshot.idleSince);
-      for (const t of snapshot.transactions) sessionNextAt.set(t.pid, Math.min(t.startedAt, sessionNextAt.get(t.pid) ?? Number.POSITIVE_INFINITY));
-      const durationOf = (t: FinishedTransaction) => to10Micros(estimateDuration(t, gapMs, sessionNextAt.get(t.pid)));
+      const durationOf = (t: FinishedTransaction) => to10Micros(estimateDuration(t, gapMs));
       const writers = tracked.finished.filter((t) => t.writer);
       const count = snapshot.xmax - previous.xmax - (own - previous.own);
       tail.tail.count += count;
@@ -132,6 +144,11 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
   });
   return {
     ...sampler,
+    async stop() {
+      await sampler.stop();
+      // The connection goes back to a pool: leave it as it came.
+      if (prepared) await sql.raw(`DEALLOCATE ${PREPARED_SNAPSHOT}`).execute(db).catch(() => undefined);
+    },
     drainTail() {
       const out = tailComplete ? tail : null;
       tail = emptyDrain();
