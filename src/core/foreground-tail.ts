@@ -52,8 +52,20 @@ export function addToTail(window: TailWindow, count: number, durations: readonly
  * shortest observed one bounds it (0 with none observed).
  */
 export function tailQuantile(window: TailWindow, q: number = TAIL_QUANTILE): number {
-  const rank = Math.max(1, Math.round((1 - q) * window.count));
-  return window.longest[Math.min(rank, window.longest.length) - 1] ?? 0;
+  return window.longest[Math.min(tailRank(window, q), window.longest.length) - 1] ?? 0;
+}
+
+const tailRank = (window: TailWindow, q: number): number => Math.max(1, Math.round((1 - q) * window.count));
+
+/**
+ * The window observed at least as many transactions as its quantile's rank (or as it keeps), so
+ * the quantile is one of them. Not so when the count is mostly xids of writers the observer
+ * cannot see as foreground: another migration's canary and batches (this tool's sessions are not
+ * foreground), or a foreground that only reads while something else on the cluster writes.
+ * Counting those and observing none would read a p99 of nothing and let the step race.
+ */
+export function tailReadable(window: TailWindow, keep: number, q: number = TAIL_QUANTILE): boolean {
+  return window.longest.length >= Math.min(tailRank(window, q), keep);
 }
 
 /**
@@ -74,9 +86,10 @@ export function tailWindowsOf(drains: readonly TailChunk[], size: number): TailW
   return out;
 }
 
-/** The tail-count baseline: the median of the p99s of the complete windows; null with fewer than `minWindows`. */
+/** The tail-count baseline: the median of the p99s of the complete, readable windows; null with fewer than `minWindows`. */
 export function tailBaseline(drains: readonly TailChunk[], size: number, minWindows: number): number | null {
-  const values = tailWindowsOf(drains, size).map((w) => tailQuantile(w)).sort((a, b) => a - b);
+  const keep = tailKeep(size);
+  const values = tailWindowsOf(drains, size).filter((w) => tailReadable(w, keep)).map((w) => tailQuantile(w)).sort((a, b) => a - b);
   if (values.length < Math.max(1, minWindows) || values.length === 0) return null;
   const mid = Math.floor(values.length / 2);
   const value = values.length % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;

@@ -41,7 +41,7 @@
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
 // Memory stays binding: running out of it is a cliff that latency does not announce.
-import { addToTail, emptyTail, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, type TailWindow } from './foreground-tail';
+import { addToTail, emptyTail, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
 import { to10Micros } from './foreground-transactions';
 import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
 
@@ -420,7 +420,9 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow));
   const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, reasons);
   const tailSignal = tailSignalOf(b);
-  const tail = readCanary(tailSignal, { samples: tailWindow.count, value: () => tailQuantile(tailWindow) }, tailInUse ? tailBase.baselineMs : null, c, b.tailWindow, holding);
+  // A window that counted transactions it could not observe is no reading (tailReadable): the
+  // canary judges meanwhile.
+  const tail = readCanary(tailSignal, { samples: tailWindow.count, value: () => tailQuantile(tailWindow), ready: tailReadable(tailWindow, tailKeep(b.tailWindow)) }, tailInUse ? tailBase.baselineMs : null, c, b.tailWindow, holding);
   // The foreground's observed transactions (their p95), when seen before the step and observed
   // now, and the tail count is not in use.
   const foregroundInUse = canaryEnabled(config) && !tailInUse && s.foregroundBaselineMs !== null && x.foregroundSamples !== null;
@@ -696,7 +698,7 @@ function remeasureTailBaseline(
   if (!inUse || baselineMs === null) return { baselineMs, quietWindow };
   const window = fresh === null ? quietWindow : addToTail(quietWindow, fresh.count, fresh.durations, tailKeep(size));
   if (window.count < size) return { baselineMs, quietWindow: window };
-  const idle = tailQuantile(window);
+  const idle = tailReadable(window, tailKeep(size)) ? tailQuantile(window) : 0;
   return { baselineMs: settleBaseline('foreground tail', baselineMs, floorMs, idle > 0 ? idle : null, reasons), quietWindow: emptyTail() };
 }
 
@@ -751,6 +753,8 @@ const tailSignalOf = (b: Bounds): LatencySignal => ({ source: 'foreground', quan
 interface WindowView {
   samples: number;
   value: () => number;
+  /** False: its samples cannot be read yet, whatever their number ('gathering'). */
+  ready?: boolean;
 }
 
 const windowView = (window: readonly number[], q: number): WindowView => ({ samples: window.length, value: () => quantile(window, q) });
@@ -767,7 +771,7 @@ function readCanary(signal: LatencySignal, view: WindowView, baseline: number | 
   // foreground whose canary reads 2 ms allowed 2× — and B2's foreground went to 2.2× its p99.
   const floorMs = Math.max(0, c.latencyBudgetMinMs);
   const limitMs = Math.max(c.latencyBudget * baseline, floorMs);
-  if (samples < Math.min(CANARY_MIN_SAMPLES, size)) return { source, samples, size, confirm, baselineMs: baseline, status: 'gathering', statistic, value: 0, limitMs, overshoot: 0, critical: false };
+  if (samples < Math.min(CANARY_MIN_SAMPLES, size) || view.ready === false) return { source, samples, size, confirm, baselineMs: baseline, status: 'gathering', statistic, value: 0, limitMs, overshoot: 0, critical: false };
   const value = view.value();
   const overshoot = value / limitMs;
   const critical = samples >= Math.min(signal.criticalSamples, size) && value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);

@@ -1,7 +1,7 @@
 // The tail count: the foreground's p99 as the duration 1 % of its writing transactions exceeded.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addToTail, emptyTail, tailBaseline, tailKeep, tailQuantile, tailWindowsOf } from '../../src/core/foreground-tail';
+import { addToTail, emptyTail, tailBaseline, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../../src/core/foreground-tail';
 
 test('the p99 is the (1 % × count)-th longest observed, whatever the short ones are', () => {
   const longest = [40, 30, 25, 21, 20, 19, 18, 17, 16, 15, 14];
@@ -28,11 +28,22 @@ test('a window keeps only the durations its reading can need, and joins drains e
 
 test('windows split a stream of drains; the baseline is the median window p99, with enough windows', () => {
   const drain = (count: number, durations: number[]) => ({ count, durations });
-  const drains = [drain(600, [9]), drain(600, [5]), drain(1000, [7, 6]), drain(500, [4]), drain(1500, [3])];
-  const windows = tailWindowsOf(drains, 1000);
-  assert.deepEqual(windows.map((w) => w.count), [1200, 1000, 2000]);
-  assert.deepEqual(windows.map((w) => tailQuantile(w)), [5, 6, 3]);
-  assert.equal(tailBaseline(drains, 1000, 3), 5);
-  assert.equal(tailBaseline(drains, 1000, 4), null, 'too few windows');
+  const drains = [drain(60, [9]), drain(60, [5]), drain(100, [7, 6]), drain(50, [4]), drain(150, [3])];
+  const windows = tailWindowsOf(drains, 100);
+  assert.deepEqual(windows.map((w) => w.count), [120, 100, 200]);
+  assert.deepEqual(windows.map((w) => tailQuantile(w)), [9, 7, 3], 'ranks 1, 1 and 2');
+  assert.equal(tailBaseline(drains, 100, 3), 7);
+  assert.equal(tailBaseline(drains, 100, 4), null, 'too few windows');
   assert.equal(tailBaseline([drain(5000, [])], 1000, 1), null, 'nothing observed: no baseline');
+});
+
+test('a window that counted more transactions than it observed up to its rank is not readable, nor part of a baseline', () => {
+  const keep = tailKeep(1000);
+  assert.equal(tailReadable(addToTail(emptyTail(), 1000, [9, 8, 7, 6, 5, 4, 3, 2, 1, 1], keep), keep), true, 'rank 10, ten observed');
+  assert.equal(tailReadable(addToTail(emptyTail(), 1000, [9, 8, 7], keep), keep), false, 'another writer\'s xids, three of ours observed');
+  assert.equal(tailReadable(addToTail(emptyTail(), 100_000, Array.from({ length: 100 }, (_, i) => i), keep), keep), true, 'past four windows the kept ones suffice');
+  const unseen = { count: 1000, durations: [] };
+  const seen = { count: 1000, durations: Array.from({ length: 20 }, () => 6) };
+  assert.equal(tailBaseline([unseen, seen, unseen, seen, seen], 1000, 3), 6);
+  assert.equal(tailBaseline([unseen, seen, unseen, seen], 1000, 3), null);
 });

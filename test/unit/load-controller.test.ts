@@ -621,6 +621,12 @@ describe('foreground latency budget (the tail count of its writing transactions)
     assert.equal(down.state.foregroundTailBaselineMs, 6, 'the pre-step baseline is its floor');
   });
 
+  test('a window that counted writers it did not observe (another migration, a reading foreground) is no reading: the canary judges', () => {
+    const d = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(4), foregroundTail: { count: size, durations: [3, 3] } }), config);
+    assert.deepEqual([d.batchSize, d.sleepMs], [800, 240], 'the canary, 4 ms against 1.5 ms');
+    assert.match(d.reasons.join('\n'), /canary p99 4 ms against budget/);
+  });
+
   test('state that went through JSON or holds garbage still decides within bounds', () => {
     const garbage = { ...three(), foregroundTail: { count: Number.NaN, longest: ['x', -1, 5] }, foregroundQuietTail: null, foregroundTailBaselineMs: -2 } as unknown as ControllerState;
     const d = decide(garbage, quiet({ batchMs: 100, foregroundTail: { count: Number.POSITIVE_INFINITY, durations: [Number.NaN] } as never }), config);

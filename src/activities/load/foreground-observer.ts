@@ -2,7 +2,8 @@
 // pg_stat_activity every `intervalMs` on a connection of its own, for as long as a slice runs.
 // Sessions of this tool (application_name 'stockrx-migrate…': workers, CLI, the canary) are not
 // foreground, nor are background processes. One snapshot costs the server a pass over its
-// backends' status slots, a fraction of a millisecond.
+// backends' status slots, a fraction of a millisecond, through a statement prepared once per
+// connection (planning the view's joins at every poll cost about as much again).
 //
 // Two readings come out of the same snapshots:
 // - the observed transactions of this database (their last seen ages), for the p95 reading;
@@ -96,7 +97,11 @@ export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
 
 const emptyDrain = (): TailDrain => ({ tail: { count: 0, durations: [] }, quiet: { count: 0, durations: [] } });
 
-/** At most this many observed durations wait for a drain (a slice that stops draining must not grow memory). */
+/**
+ * At most this many observed durations wait for a drain (a slice that stops draining must not grow
+ * memory). Past it only the longest half is kept: the tail count reads the longest few, and
+ * dropping the oldest instead would leave their transactions counted but their tail gone.
+ */
 const MAX_TAIL_BUFFERED = 20_000;
 
 export function startForegroundObserver(db: Db, options: { intervalMs: number; quietAfterMs: number; ownXids?: OwnXids }): ForegroundObserver {
@@ -107,7 +112,10 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
   let tailComplete = true;
   const keep = (buffer: number[], values: number[]) => {
     buffer.push(...values);
-    if (buffer.length > MAX_TAIL_BUFFERED) buffer.splice(0, buffer.length - MAX_TAIL_BUFFERED);
+    if (buffer.length > MAX_TAIL_BUFFERED) {
+      buffer.sort((a, b) => b - a);
+      buffer.length = MAX_TAIL_BUFFERED / 2;
+    }
   };
   let prepared = false;
   const sampler = startPeriodicSampler(options, async (clock) => {
