@@ -58,14 +58,16 @@ export function tailQuantile(window: TailWindow, q: number = TAIL_QUANTILE): num
 const tailRank = (window: TailWindow, q: number): number => Math.max(1, Math.round((1 - q) * window.count));
 
 /**
- * The window observed at least as many transactions as its quantile's rank (or as it keeps), so
- * the quantile is one of them. Not so when the count is mostly xids of writers the observer
+ * The window counted enough transactions for its quantile, and observed at least as many as the
+ * quantile's rank (or as it keeps), so the quantile is one of them. Not so when the count is mostly xids of writers the observer
  * cannot see as foreground: another migration's canary and batches (this tool's sessions are not
  * foreground), or a foreground that only reads while something else on the cluster writes.
  * Counting those and observing none would read a p99 of nothing and let the step race.
  */
 export function tailReadable(window: TailWindow, keep: number, q: number = TAIL_QUANTILE): boolean {
-  return window.longest.length >= Math.min(tailRank(window, q), keep);
+  // Nor does a p99 mean anything over fewer than 100 transactions: it would be their longest. (A
+  // paused step judges partial windows; on a handful it held its pause on one slow transaction.)
+  return window.count >= Math.round(1 / (1 - q)) && window.longest.length >= Math.min(tailRank(window, q), keep);
 }
 
 /**

@@ -42,6 +42,7 @@ test('a window that counted more transactions than it observed up to its rank is
   assert.equal(tailReadable(addToTail(emptyTail(), 1000, [9, 8, 7, 6, 5, 4, 3, 2, 1, 1], keep), keep), true, 'rank 10, ten observed');
   assert.equal(tailReadable(addToTail(emptyTail(), 1000, [9, 8, 7], keep), keep), false, 'another writer\'s xids, three of ours observed');
   assert.equal(tailReadable(addToTail(emptyTail(), 100_000, Array.from({ length: 100 }, (_, i) => i), keep), keep), true, 'past four windows the kept ones suffice');
+  assert.equal(tailReadable(addToTail(emptyTail(), 99, [9, 8, 7], keep), keep), false, 'a p99 of 99 transactions would be their longest');
   const unseen = { count: 1000, durations: [] };
   const seen = { count: 1000, durations: Array.from({ length: 20 }, () => 6) };
   assert.equal(tailBaseline([unseen, seen, unseen, seen, seen], 1000, 3), 6);

@@ -627,6 +627,14 @@ describe('foreground latency budget (the tail count of its writing transactions)
     assert.match(d.reasons.join('\n'), /canary p99 4 ms against budget/);
   });
 
+  test('a paused step is held by an over-budget tail on at least 100 transactions, not by one slow transaction among a few', () => {
+    const paused = three({ paused: true, pauseReasons: ['canary p99 over critical'], calmSamples: 0 });
+    const few = decide(paused, quiet({ batchMs: 0, rows: 0, canarySamples: full(1), foregroundTail: { count: 50, durations: [60] } }), config);
+    assert.match(few.reasons.join('\n'), /still paused: calm 1\/3/);
+    const enough = decide(paused, quiet({ batchMs: 0, rows: 0, canarySamples: full(1), foregroundTail: { count: 150, durations: [60, 60] } }), config);
+    assert.match(enough.reasons.join('\n'), /still paused \(canary p99 over critical\): foreground p99 60 ms over budget 9 ms/);
+  });
+
   test('state that went through JSON or holds garbage still decides within bounds', () => {
     const garbage = { ...three(), foregroundTail: { count: Number.NaN, longest: ['x', -1, 5] }, foregroundQuietTail: null, foregroundTailBaselineMs: -2 } as unknown as ControllerState;
     const d = decide(garbage, quiet({ batchMs: 100, foregroundTail: { count: Number.POSITIVE_INFINITY, durations: [Number.NaN] } as never }), config);
