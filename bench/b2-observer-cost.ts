@@ -16,7 +16,8 @@ import { withDedicatedCanary } from '../src/activities/load/canary';
 import { startCanarySampler } from '../src/activities/load/canary-sampler';
 import { startForegroundObserver } from '../src/activities/load/foreground-observer';
 import { createOwnXids } from '../src/activities/load/own-xids';
-import { addToTail, emptyTail, tailKeep, tailQuantile } from '../src/core/foreground-tail';
+import { addToTail, emptyTail, type TailChunk, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../src/core/foreground-tail';
+import { foregroundTailWindowSize } from '../src/core/load-controller';
 import { DEFAULT_LOAD_CONTROL } from '../src/core/load-control-config';
 import { type Db } from '../src/db/connect';
 import { openTargetDatabase } from '../src/db/connect';
@@ -58,14 +59,24 @@ async function main(): Promise<number> {
   const { canaryIntervalMs, foregroundIntervalMs } = DEFAULT_LOAD_CONTROL;
   const name = (m: Mode) =>
     m === 'alone' ? 'pgbench alone' : m === 'canary' ? `canary every ${canaryIntervalMs} ms` : m === 'canary+observer' ? `canary + observer ${foregroundIntervalMs} ms` : `observer every ${m} ms`;
-  /** Runs the mode's instruments until `to`; returns the transactions the observer saw, and its tail-count p99 (NaN when not observing). */
-  const instruments = async (mode: Mode, to: number): Promise<{ observed: number; tailP99: number }> => {
+  /**
+   * Runs the mode's instruments until `to`; returns the transactions the observer saw, its
+   * tail-count p99 over the whole window, and the p99s of the controller's windows of writers
+   * (foregroundTailWindowSize, drained every 100 ms as the slice drains them): how much the reading
+   * varies from window to window with nothing changing. NaN and [] when not observing.
+   */
+  const instruments = async (mode: Mode, to: number): Promise<{ observed: number; tailP99: number; windowP99s: number[] }> => {
     const observe = mode === 'canary+observer' ? foregroundIntervalMs : typeof mode === 'number' ? mode : 0;
     const withCanary = mode === 'canary' || mode === 'canary+observer';
     const ownXids = createOwnXids();
     const watch = (conn: Db) => (observe > 0 ? startForegroundObserver(conn, { intervalMs: observe, quietAfterMs: 0, ownXids }) : null);
     return target.db.connection().execute(async (conn) => {
       const observer = watch(conn);
+      const chunks: TailChunk[] = [];
+      const chunkTimer = setInterval(() => {
+        const d = observer?.drainTail();
+        if (d) chunks.push(d.tail);
+      }, 100);
       if (withCanary) {
         await withDedicatedCanary(target.db, { schema: 'public', name: 'pgbench_accounts' }, 'aid', async (canary) => {
           const sampler = startCanarySampler(canary, { intervalMs: canaryIntervalMs, quietAfterMs: 0 });
@@ -75,25 +86,30 @@ async function main(): Promise<number> {
       } else {
         await new Promise((r) => setTimeout(r, to - Date.now()));
       }
+      clearInterval(chunkTimer);
       await observer?.stop();
-      const tail = observer?.drainTail() ?? null;
-      const tailP99 = tail ? tailQuantile(addToTail(emptyTail(), tail.tail.count, tail.tail.durations, tailKeep(tail.tail.count))) : Number.NaN;
-      return { observed: observer?.drain().samples.length ?? 0, tailP99 };
+      const last = observer?.drainTail();
+      if (last) chunks.push(last.tail);
+      const all = chunks.reduce((w, c) => addToTail(w, c.count, c.durations, Number.MAX_SAFE_INTEGER), emptyTail());
+      const tailP99 = observer ? tailQuantile(all) : Number.NaN;
+      const windowSize = foregroundTailWindowSize(DEFAULT_LOAD_CONTROL);
+      const windowP99s = tailWindowsOf(chunks, windowSize).filter((w) => tailReadable(w, tailKeep(windowSize))).map((w) => tailQuantile(w));
+      return { observed: observer?.drain().samples.length ?? 0, tailP99, windowP99s };
     });
   };
-  const results: { mode: Mode; mean: number; p99: number; tps: number; observed: number; tailP99: number }[] = [];
+  const results: { mode: Mode; mean: number; p99: number; tps: number; observed: number; tailP99: number; windowP99s: number[] }[] = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const mode of rotated(modes, rep)) {
       const prefix = `cost-${rep}-${mode}-${Date.now()}`;
       const from = Date.now() + 1000; // pgbench's first second (connections) left out
       const to = from + windowS * 1000;
       const run = runProcess('pgbench', ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(windowS + 1), '-l', '--log-prefix', prefix], pgEnv(url), work);
-      const { observed, tailP99 } = mode === 'alone' ? { observed: 0, tailP99: Number.NaN } : await instruments(mode, to);
+      const { observed, tailP99, windowP99s } = mode === 'alone' ? { observed: 0, tailP99: Number.NaN, windowP99s: [] } : await instruments(mode, to);
       await run;
       const lat = await latencies(work, prefix, from, to);
       for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
       const mean = lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length);
-      results.push({ mode, mean, p99: percentile(lat, 99), tps: lat.length / windowS, observed, tailP99 });
+      results.push({ mode, mean, p99: percentile(lat, 99), tps: lat.length / windowS, observed, tailP99, windowP99s });
       say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(26)} mean ${fmt(mean, 3)} ms p99 ${fmt(percentile(lat, 99), 2)} ms ${fmt(lat.length / windowS, 0)} tps${observed > 0 ? `, ${observed} transactions observed, tail-count p99 ${fmt(tailP99, 2)} ms` : ''}`);
     }
   }
@@ -106,11 +122,18 @@ async function main(): Promise<number> {
     fmt(med(m, (r) => r.p99), 2),
     fmt(med(m, (r) => r.p99) / med('alone', (r) => r.p99), 2),
     fmt(med(m, (r) => r.tailP99), 2),
+    windowSpread(results.filter((r) => r.mode === m).flatMap((r) => r.windowP99s.map((v) => v / r.tailP99))),
     results.filter((r) => r.mode === m).map((r) => `${fmt(r.mean, 2)}/${fmt(r.p99, 1)}`).join(' '),
   ]);
   console.log(`\nObserver cost: pgbench tpcb-like, ${CLIENTS} clients, scale ${SCALE}; window ${windowS} s; ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'mean ms', 'mean × alone', 'p99 ms', 'p99 × alone', 'tail-count p99 ms', 'each rep mean/p99'], rows));
+  console.log(markdownTable(['point', 'fg tps', 'mean ms', 'mean × alone', 'p99 ms', 'p99 × alone', 'tail-count p99 ms', 'window p99 ÷ point p99: p10/p50/p90 (n)', 'each rep mean/p99'], rows));
   return 0;
+}
+
+/** p10/p50/p90 of the controller's window p99s, each relative to its point's whole-window p99. */
+function windowSpread(ratios: number[]): string {
+  if (ratios.length === 0) return 'n/a';
+  return `${fmt(percentile(ratios, 10), 2)}/${fmt(percentile(ratios, 50), 2)}/${fmt(percentile(ratios, 90), 2)} (${ratios.length})`;
 }
 
 runBench(main);
