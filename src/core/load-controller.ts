@@ -420,9 +420,13 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow));
   const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, reasons);
   const tailSignal = tailSignalOf(b);
-  // A window that counted transactions it could not observe is no reading (tailReadable): the
-  // canary judges meanwhile.
-  const tail = readCanary(tailSignal, { samples: tailWindow.count, value: () => tailQuantile(tailWindow), ready: tailReadable(tailWindow, tailKeep(b.tailWindow)) }, tailInUse ? tailBase.baselineMs : null, c, b.tailWindow, holding);
+  // A full window that counted transactions it could not observe is no reading (tailReadable):
+  // the canary judges it instead. A partial one is no evidence of harm until it is readable (a
+  // paused step judges partial windows), but it still holds the canary back: readings of
+  // different signals are not mixed between one window and the next.
+  const tailIsReadable = tailReadable(tailWindow, tailKeep(b.tailWindow));
+  const tailView = { samples: tailWindow.count, value: () => tailQuantile(tailWindow), ready: tailWindow.count < b.tailWindow || tailIsReadable, conclusive: tailIsReadable };
+  const tail = readCanary(tailSignal, tailView, tailInUse ? tailBase.baselineMs : null, c, b.tailWindow, holding);
   // The foreground's observed transactions (their p95), when seen before the step and observed
   // now, and the tail count is not in use.
   const foregroundInUse = canaryEnabled(config) && !tailInUse && s.foregroundBaselineMs !== null && x.foregroundSamples !== null;
@@ -753,8 +757,10 @@ const tailSignalOf = (b: Bounds): LatencySignal => ({ source: 'foreground', quan
 interface WindowView {
   samples: number;
   value: () => number;
-  /** False: its samples cannot be read yet, whatever their number ('gathering'). */
+  /** False: its samples cannot be read, whatever their number ('gathering'). */
   ready?: boolean;
+  /** False: they cannot show harm yet (neither over budget nor critical). */
+  conclusive?: boolean;
 }
 
 const windowView = (window: readonly number[], q: number): WindowView => ({ samples: window.length, value: () => quantile(window, q) });
@@ -774,12 +780,12 @@ function readCanary(signal: LatencySignal, view: WindowView, baseline: number | 
   if (samples < Math.min(CANARY_MIN_SAMPLES, size) || view.ready === false) return { source, samples, size, confirm, baselineMs: baseline, status: 'gathering', statistic, value: 0, limitMs, overshoot: 0, critical: false };
   const value = view.value();
   const overshoot = value / limitMs;
-  const critical = samples >= Math.min(signal.criticalSamples, size) && value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);
+  const critical = view.conclusive !== false && samples >= Math.min(signal.criticalSamples, size) && value > Math.max(c.canaryCritical * baseline, CANARY_CRITICAL_PER_BUDGET * floorMs);
   // Over budget is proven by fewer samples (a smaller window's p99 only reads lower); room to
   // speed up needs the full window, which also spaces increases out after every decrease.
   // While paused, a few samples over budget keep the pause going (CANARY_MIN_SAMPLES); while
   // running, shrinking needs CANARY_OVER_SAMPLES, unless the overshoot is critical.
-  const overEvidence = holding || critical || samples >= Math.min(signal.overSamples, size);
+  const overEvidence = view.conclusive !== false && (holding || critical || samples >= Math.min(signal.overSamples, size));
   let status: CanaryStatus = 'within';
   if (overshoot > 1 && overEvidence) status = 'over';
   return { source, samples, size, confirm, baselineMs: baseline, status, statistic, value, limitMs, overshoot, critical };

@@ -57,7 +57,7 @@ export function createMigrationMetrics(registry = new Registry()) {
   const canary = new Gauge({ name: 'stockrx_canary_latency_seconds', help: 'Latest foreground canary lookup latency', labelNames: ['migration'], registers: [registry] });
   const latencyReading = new Gauge({
     name: 'stockrx_latency_reading_seconds',
-    help: "The latency budget's last judged reading: the foreground's own transactions (p95 of a window) or the canary's lookups (p99)",
+    help: "The latency budget's last judged reading: the foreground's own transactions (p99 by tail count, or p95 of a window) or the canary's lookups (p99)",
     labelNames: ['migration', 'source'],
     registers: [registry],
   });

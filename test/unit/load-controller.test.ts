@@ -627,6 +627,12 @@ describe('foreground latency budget (the tail count of its writing transactions)
     assert.match(d.reasons.join('\n'), /canary p99 4 ms against budget/);
   });
 
+  test('a partial window, observed or not, holds the canary back until it is full', () => {
+    const d = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(4), foregroundTail: { count: size / 2, durations: [] } }), config);
+    assert.deepEqual([d.batchSize, d.sleepMs], [1000, 100]);
+    assert.match(d.reasons.join('\n'), /holding: gathering foreground samples/);
+  });
+
   test('a paused step is held by an over-budget tail on at least 100 transactions, not by one slow transaction among a few', () => {
     const paused = three({ paused: true, pauseReasons: ['canary p99 over critical'], calmSamples: 0 });
     const few = decide(paused, quiet({ batchMs: 0, rows: 0, canarySamples: full(1), foregroundTail: { count: 50, durations: [60] } }), config);
