@@ -14,9 +14,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { withDedicatedCanary } from '../src/activities/load/canary';
 import { startCanarySampler } from '../src/activities/load/canary-sampler';
-import { startForegroundObserver } from '../src/activities/load/foreground-observer';
+import { collectTailChunks, startForegroundObserver } from '../src/activities/load/foreground-observer';
 import { createOwnXids } from '../src/activities/load/own-xids';
-import { addToTail, emptyTail, type TailChunk, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../src/core/foreground-tail';
+import { addToTail, emptyTail, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../src/core/foreground-tail';
 import { foregroundTailWindowSize } from '../src/core/load-controller';
 import { DEFAULT_LOAD_CONTROL } from '../src/core/load-control-config';
 import { type Db } from '../src/db/connect';
@@ -72,11 +72,7 @@ async function main(): Promise<number> {
     const watch = (conn: Db) => (observe > 0 ? startForegroundObserver(conn, { intervalMs: observe, quietAfterMs: 0, ownXids }) : null);
     return target.db.connection().execute(async (conn) => {
       const observer = watch(conn);
-      const chunks: TailChunk[] = [];
-      const chunkTimer = setInterval(() => {
-        const d = observer?.drainTail();
-        if (d) chunks.push(d.tail);
-      }, 100);
+      const collector = observer ? collectTailChunks(observer) : null;
       if (withCanary) {
         await withDedicatedCanary(target.db, { schema: 'public', name: 'pgbench_accounts' }, 'aid', async (canary) => {
           const sampler = startCanarySampler(canary, { intervalMs: canaryIntervalMs, quietAfterMs: 0 });
@@ -86,10 +82,9 @@ async function main(): Promise<number> {
       } else {
         await new Promise((r) => setTimeout(r, to - Date.now()));
       }
-      clearInterval(chunkTimer);
+      collector?.stop();
       await observer?.stop();
-      const last = observer?.drainTail();
-      if (last) chunks.push(last.tail);
+      const chunks = collector?.chunks() ?? [];
       const all = chunks.reduce((w, c) => addToTail(w, c.count, c.durations, Number.MAX_SAFE_INTEGER), emptyTail());
       const tailP99 = observer ? tailQuantile(all) : Number.NaN;
       const windowSize = foregroundTailWindowSize(DEFAULT_LOAD_CONTROL);

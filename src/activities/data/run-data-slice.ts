@@ -19,7 +19,7 @@ import { cancellableSleep, throwIfCancelled, whileHeartbeating, withCancellableC
 import { withLockRetry } from '../runtime/lock-retry';
 import { type Canary, withDedicatedCanary } from '../load/canary';
 import { startCanarySampler } from '../load/canary-sampler';
-import { type ForegroundObserver, withForegroundObserver } from '../load/foreground-observer';
+import { collectTailChunks, type ForegroundObserver, TAIL_CHUNK_MS, type TailChunkCollector, withForegroundObserver } from '../load/foreground-observer';
 import { createOwnXids } from '../load/own-xids';
 import { readCheckpoint, type CheckpointState } from './checkpoint';
 import { type DatabaseLoad, type LoadSource } from './load-source';
@@ -111,50 +111,22 @@ export const DATABASE_SAMPLE_MS = 1000;
 const MIN_ROWS_FOR_ERROR_RATE = 100;
 
 /**
- * The tail count's evidence in chunks of TAIL_CHUNK_MS, drained from the observer as it comes:
- * a window is made of whole chunks (tailWindowsOf), so evidence drained in one piece after the
- * canary's 4.5 s baseline would make a single window of it, however many transactions it held.
- */
-const TAIL_CHUNK_MS = 100;
-
-function collectTailChunks(observer: ForegroundObserver): { chunks(): TailChunk[] | null; stop(): void } {
-  const chunks: TailChunk[] = [];
-  let complete = true;
-  const take = () => {
-    const d = observer.drainTail();
-    if (d === null) complete = false;
-    else chunks.push(d.tail);
-  };
-  take();
-  const timer = setInterval(take, TAIL_CHUNK_MS);
-  return {
-    chunks: () => (complete ? chunks : null),
-    stop: () => {
-      clearInterval(timer);
-      take();
-    },
-  };
-}
-
-/**
  * The observer's evidence for the foreground's baselines: what it saw during the canary's baseline,
  * and more until FOREGROUND_BASELINE_WINDOWS windows of each reading or the deadline, if that
  * already filled one of either. `tail` is null when some drain could not count the tail.
  */
-async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunks: ReturnType<typeof collectTailChunks>, window: number, tailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
+async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunks: TailChunkCollector, window: number, tailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
   const seen = observer.drain().samples;
   // Windows of the tail count as the baseline will split them.
   const tailWindows = () => tailWindowsOf(tailChunks.chunks() ?? [], tailWindow).length;
   const tailDone = () => tailChunks.chunks() === null || tailWindows() >= FOREGROUND_BASELINE_WINDOWS;
-  try {
-    if (seen.length < window && tailWindows() === 0) return { seen, tail: tailChunks.chunks() };
+  if (seen.length >= window || tailWindows() > 0) {
     while (!(seen.length >= FOREGROUND_BASELINE_WINDOWS * window && tailDone()) && Date.now() < deadline) {
       await cancellableSleep(Math.min(TAIL_CHUNK_MS, Math.max(1, deadline - Date.now())));
       seen.push(...observer.drain().samples);
     }
-  } finally {
-    tailChunks.stop();
   }
+  tailChunks.stop();
   return { seen, tail: tailChunks.chunks() };
 }
 
@@ -205,20 +177,19 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       // Heartbeating: 300 lookups take 4.5 s and more, longer than a short heartbeat timeout.
       try {
         state = withCanaryBaseline(state, await whileHeartbeating(() => canary.baseline(baselineSamples({ canaryWindow }), { intervalMs: canaryIntervalMs, window: canaryWindow })));
-      } catch (error) {
+        // The foreground's transactions that ended meanwhile and, when they filled a window, until
+        // FOREGROUND_BASELINE_WINDOWS of them: reduced the same way over its (larger) windows, at its
+        // own quantile (FOREGROUND_QUANTILE). Too few to fill one (an idle database, a trickle of
+        // traffic): the canary alone. The tail count's baseline from the same stretch, over its own
+        // windows of writers, drained every TAIL_CHUNK_MS meanwhile.
+        const window = foregroundWindowSize({ canaryWindow });
+        const tailWindow = foregroundTailWindowSize({ canaryWindow });
+        const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, tailWindow, baselineStarted + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
+        state = withForegroundBaseline(state, seen.length >= window ? foregroundBaseline(seen, window) : null);
+        state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, tailWindow, TAIL_BASELINE_MIN_WINDOWS));
+      } finally {
         tailChunks?.stop();
-        throw error;
       }
-      // The foreground's transactions that ended meanwhile and, when they filled a window, until
-      // FOREGROUND_BASELINE_WINDOWS of them: reduced the same way over its (larger) windows, at its
-      // own quantile (FOREGROUND_QUANTILE). Too few to fill one (an idle database, a trickle of
-      // traffic): the canary alone. The tail count's baseline from the same stretch, over its own
-      // windows of writers, drained every TAIL_CHUNK_MS meanwhile.
-      const window = foregroundWindowSize({ canaryWindow });
-      const tailWindow = foregroundTailWindowSize({ canaryWindow });
-      const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, tailWindow, baselineStarted + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
-      state = withForegroundBaseline(state, seen.length >= window ? foregroundBaseline(seen, window) : null);
-      state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, tailWindow, TAIL_BASELINE_MIN_WINDOWS));
     }
     // What ended before the first batch is not evidence about it.
     observer?.drain();

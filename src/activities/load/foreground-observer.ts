@@ -167,6 +167,42 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
 }
 
 /**
+ * The tail count's evidence in chunks of TAIL_CHUNK_MS, drained from the observer as it comes:
+ * a window is made of whole chunks (tailWindowsOf), so evidence drained in one piece after the
+ * canary's 4.5 s baseline would make a single window of it, however many transactions it held.
+ */
+export const TAIL_CHUNK_MS = 100;
+
+export interface TailChunkCollector {
+  /** The chunks so far; null once some drain could not count the tail. */
+  chunks(): TailChunk[] | null;
+  /** Stops draining, after one last drain. Idempotent. */
+  stop(): void;
+}
+
+export function collectTailChunks(observer: ForegroundObserver): TailChunkCollector {
+  const chunks: TailChunk[] = [];
+  let complete = true;
+  let timer: NodeJS.Timeout | null = null;
+  const take = () => {
+    const d = observer.drainTail();
+    if (d === null) complete = false;
+    else chunks.push(d.tail);
+  };
+  take();
+  timer = setInterval(take, TAIL_CHUNK_MS);
+  return {
+    chunks: () => (complete ? chunks : null),
+    stop: () => {
+      if (timer === null) return;
+      clearInterval(timer);
+      timer = null;
+      take();
+    },
+  };
+}
+
+/**
  * Runs `work` with an observer on a connection of its own, or with null when `intervalMs` is 0
  * (not observing). The observer is stopped before the connection goes back to the pool.
  */
