@@ -37,7 +37,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createActivities } from '../src/activities/create-activities';
-import { baselineSamples, FOREGROUND_BASELINE_MAX_MS } from '../src/activities/data/run-data-slice';
+import { preStepBaselineMaxMs } from '../src/activities/data/run-data-slice';
 import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
@@ -222,8 +222,8 @@ async function main(): Promise<number> {
     // 4.5 s at 15 ms, 13.5 s at 45 ms) before the first batch; the warm-up starts after it, so
     // every interval gets the same time to settle and the window sees batches.
     const measuresCanary = point.kind === 'adaptive' || (point.kind === 'fixed' && values['fixed-canary'] !== 'off');
-    // The foreground's baseline may watch on after the canary's, up to FOREGROUND_BASELINE_MAX_MS in all.
-    const baselineS = measuresCanary ? Math.ceil(Math.max(baselineSamples({ canaryWindow: point.canary.window }) * point.canary.intervalMs, FOREGROUND_BASELINE_MAX_MS) / 1000) : 0;
+    // The foreground's baseline may watch on after the canary's, up to FOREGROUND_BASELINE_MAX_MS more.
+    const baselineS = measuresCanary ? Math.ceil(preStepBaselineMaxMs({ canaryWindow: point.canary.window, canaryIntervalMs: point.canary.intervalMs }) / 1000) : 0;
     // The step starts once the foreground has run as long as the baseline point's warm-up, so the
     // controller's pre-step baselines read the same steady foreground the baseline point's window
     // does. (Started after 1 s, they read pgbench's first seconds, just after settle()'s

@@ -3,9 +3,11 @@
 // (foreground-observer.ts, one pg_stat_activity snapshot every N ms on its own connection),
 // interleaved in rotated order per repetition, medians reported as ratios to "alone". A finer
 // interval resolves the foreground's tail better (BENCHMARKS.md, session 9) but polls the server
-// more often; on B2's two shared cores that is not free. With --canary on, two more points: the
-// canary alone (a committing lookup every canaryIntervalMs, canary-sampler.ts) and the canary with
-// the observer at the default interval: every instrument a step runs while it measures.
+// more often; on B2's two shared cores that is not free. With --canary on, three more points: the
+// canary alone (a committing lookup every canaryIntervalMs, canary-sampler.ts), the canary with
+// the observer at the default interval (every instrument a step runs while it measures its
+// baseline), and the canary at its backstop interval with the observer (what a step whose tail
+// count governs runs beside its batches: canary-pace.ts).
 //
 //   node --import tsx bench/b2-observer-cost.ts [--intervals 5,20] [--reps 3] [--window 10] [--canary on|off]
 import fsp from 'node:fs/promises';
@@ -16,7 +18,8 @@ import { withDedicatedCanary } from '../src/activities/load/canary';
 import { startCanarySampler } from '../src/activities/load/canary-sampler';
 import { collectTailChunks, startForegroundObserver } from '../src/activities/load/foreground-observer';
 import { createOwnXids } from '../src/activities/load/own-xids';
-import { addToTail, emptyTail, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../src/core/foreground-tail';
+import { canaryIntervalFor } from '../src/core/canary-pace';
+import { addToTail, emptyTail, plainTailQuantile, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../src/core/foreground-tail';
 import { foregroundTailWindowSize } from '../src/core/load-controller';
 import { DEFAULT_LOAD_CONTROL } from '../src/core/load-control-config';
 import { type Db } from '../src/db/connect';
@@ -54,20 +57,31 @@ async function main(): Promise<number> {
   onCleanup(() => target.close());
 
   // A number: the observer alone at that interval.
-  type Mode = 'alone' | number | 'canary' | 'canary+observer';
-  const modes: Mode[] = ['alone', ...intervals, ...(values.canary === 'off' ? [] : (['canary', 'canary+observer'] as const))];
+  // 'backstop+observer': the canary at its interval while the tail count governs (canary-pace.ts)
+  // beside the observer: what a step's instruments cost once its baseline is measured.
+  type Mode = 'alone' | number | 'canary' | 'canary+observer' | 'backstop+observer';
+  const modes: Mode[] = ['alone', ...intervals, ...(values.canary === 'off' ? [] : (['canary', 'canary+observer', 'backstop+observer'] as const))];
   const { canaryIntervalMs, foregroundIntervalMs } = DEFAULT_LOAD_CONTROL;
+  const backstopIntervalMs = canaryIntervalFor({ foregroundTailBaselineMs: 1 }, DEFAULT_LOAD_CONTROL);
   const name = (m: Mode) =>
-    m === 'alone' ? 'pgbench alone' : m === 'canary' ? `canary every ${canaryIntervalMs} ms` : m === 'canary+observer' ? `canary + observer ${foregroundIntervalMs} ms` : `observer every ${m} ms`;
+    m === 'alone'
+      ? 'pgbench alone'
+      : m === 'canary'
+        ? `canary every ${canaryIntervalMs} ms`
+        : m === 'canary+observer'
+          ? `canary + observer ${foregroundIntervalMs} ms`
+          : m === 'backstop+observer'
+            ? `canary ${backstopIntervalMs} ms + observer ${foregroundIntervalMs} ms`
+            : `observer every ${m} ms`;
   /**
    * Runs the mode's instruments until `to`; returns the transactions the observer saw, its
    * tail-count p99 over the whole window, and the p99s of the controller's windows of writers
    * (foregroundTailWindowSize, drained every 100 ms as the slice drains them): how much the reading
    * varies from window to window with nothing changing. NaN and [] when not observing.
    */
-  const instruments = async (mode: Mode, to: number): Promise<{ observed: number; tailP99: number; windowP99s: number[] }> => {
-    const observe = mode === 'canary+observer' ? foregroundIntervalMs : typeof mode === 'number' ? mode : 0;
-    const withCanary = mode === 'canary' || mode === 'canary+observer';
+  const instruments = async (mode: Mode, to: number): Promise<{ observed: number; tailP99: number; plainP99: number; windowP99s: number[] }> => {
+    const observe = mode === 'canary+observer' || mode === 'backstop+observer' ? foregroundIntervalMs : typeof mode === 'number' ? mode : 0;
+    const withCanary = mode === 'canary' || mode === 'canary+observer' || mode === 'backstop+observer';
     const ownXids = createOwnXids();
     const watch = (conn: Db) => (observe > 0 ? startForegroundObserver(conn, { intervalMs: observe, quietAfterMs: 0, ownXids }) : null);
     return target.db.connection().execute(async (conn) => {
@@ -75,7 +89,7 @@ async function main(): Promise<number> {
       const collector = observer ? collectTailChunks(observer) : null;
       if (withCanary) {
         await withDedicatedCanary(target.db, { schema: 'public', name: 'pgbench_accounts' }, 'aid', async (canary) => {
-          const sampler = startCanarySampler(canary, { intervalMs: canaryIntervalMs, quietAfterMs: 0 });
+          const sampler = startCanarySampler(canary, { intervalMs: mode === 'backstop+observer' ? backstopIntervalMs : canaryIntervalMs, quietAfterMs: 0 });
           await new Promise((r) => setTimeout(r, to - Date.now()));
           await sampler.stop();
         }, { commits: true, ownXids });
@@ -85,27 +99,28 @@ async function main(): Promise<number> {
       collector?.stop();
       await observer?.stop();
       const chunks = collector?.chunks() ?? [];
-      const all = chunks.reduce((w, c) => addToTail(w, c.count, c.durations, Number.MAX_SAFE_INTEGER), emptyTail());
+      const all = chunks.reduce((w, c) => addToTail(w, c.count, c.durations, 1e9, c.spread), emptyTail());
       const tailP99 = observer ? tailQuantile(all) : Number.NaN;
+      const plainP99 = observer ? plainTailQuantile(all) : Number.NaN;
       const windowSize = foregroundTailWindowSize(DEFAULT_LOAD_CONTROL);
       const windowP99s = tailWindowsOf(chunks, windowSize).filter((w) => tailReadable(w, tailKeep(windowSize))).map((w) => tailQuantile(w));
-      return { observed: observer?.drain().samples.length ?? 0, tailP99, windowP99s };
+      return { observed: observer?.drain().samples.length ?? 0, tailP99, plainP99, windowP99s };
     });
   };
-  const results: { mode: Mode; mean: number; p99: number; tps: number; observed: number; tailP99: number; windowP99s: number[] }[] = [];
+  const results: { mode: Mode; mean: number; p99: number; tps: number; observed: number; tailP99: number; plainP99: number; windowP99s: number[] }[] = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const mode of rotated(modes, rep)) {
       const prefix = `cost-${rep}-${mode}-${Date.now()}`;
       const from = Date.now() + 1000; // pgbench's first second (connections) left out
       const to = from + windowS * 1000;
       const run = runProcess('pgbench', ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(windowS + 1), '-l', '--log-prefix', prefix], pgEnv(url), work);
-      const { observed, tailP99, windowP99s } = mode === 'alone' ? { observed: 0, tailP99: Number.NaN, windowP99s: [] } : await instruments(mode, to);
+      const { observed, tailP99, plainP99, windowP99s } = mode === 'alone' ? { observed: 0, tailP99: Number.NaN, plainP99: Number.NaN, windowP99s: [] } : await instruments(mode, to);
       await run;
       const lat = await latencies(work, prefix, from, to);
       for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
       const mean = lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length);
-      results.push({ mode, mean, p99: percentile(lat, 99), tps: lat.length / windowS, observed, tailP99, windowP99s });
-      say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(26)} mean ${fmt(mean, 3)} ms p99 ${fmt(percentile(lat, 99), 2)} ms ${fmt(lat.length / windowS, 0)} tps${observed > 0 ? `, ${observed} transactions observed, tail-count p99 ${fmt(tailP99, 2)} ms` : ''}`);
+      results.push({ mode, mean, p99: percentile(lat, 99), tps: lat.length / windowS, observed, tailP99, plainP99, windowP99s });
+      say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(26)} mean ${fmt(mean, 3)} ms p99 ${fmt(percentile(lat, 99), 2)} ms ${fmt(lat.length / windowS, 0)} tps${observed > 0 ? `, ${observed} transactions observed, tail-count p99 ${fmt(tailP99, 2)} ms (uncorrected ${fmt(plainP99, 2)})` : ''}`);
     }
   }
   const med = (m: Mode, f: (r: (typeof results)[number]) => number) => median(results.filter((r) => r.mode === m).map(f));
@@ -117,11 +132,13 @@ async function main(): Promise<number> {
     fmt(med(m, (r) => r.p99), 2),
     fmt(med(m, (r) => r.p99) / med('alone', (r) => r.p99), 2),
     fmt(med(m, (r) => r.tailP99), 2),
+    fmt(med(m, (r) => r.plainP99), 2),
+    fmt(median(results.filter((r) => r.mode === m).map((r) => r.tailP99 / r.p99)), 2),
     windowSpread(results.filter((r) => r.mode === m).flatMap((r) => r.windowP99s.map((v) => v / r.tailP99))),
     results.filter((r) => r.mode === m).map((r) => `${fmt(r.mean, 2)}/${fmt(r.p99, 1)}`).join(' '),
   ]);
   console.log(`\nObserver cost: pgbench tpcb-like, ${CLIENTS} clients, scale ${SCALE}; window ${windowS} s; ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'mean ms', 'mean × alone', 'p99 ms', 'p99 × alone', 'tail-count p99 ms', 'window p99 ÷ point p99: p10/p50/p90 (n)', 'each rep mean/p99'], rows));
+  console.log(markdownTable(['point', 'fg tps', 'mean ms', 'mean × alone', 'p99 ms', 'p99 × alone', 'tail-count p99 ms', 'uncorrected', 'tail-count ÷ pgbench p99', 'window p99 ÷ point p99: p10/p50/p90 (n)', 'each rep mean/p99'], rows));
   return 0;
 }
 

@@ -12,6 +12,22 @@
 // transaction that writes, less the xids this migration spent itself (foreground-observer.ts).
 // So the tail is counted among writers: transactions seen holding an xid. Measured against
 // pgbench's own p99 in B2, this read within 0.5 ms in 11 of 16 repetitions (session 9).
+//
+// Each duration is known only to within the gap between two snapshots (it ended somewhere in it:
+// estimateDuration takes the middle), and an error that large inflates the longest ones: the
+// (1 % × N)-th longest of the estimates reads the (1 % × N)-th longest of the durations plus the
+// upper tail of the errors. When the gap is small beside the p99 (10 ms transactions, 8 ms gaps)
+// that read about 10 % high; beside a faster foreground (p99 4–6 ms, 7 ms gaps) 30 % high. An
+// additive error is not harmless: the budget is a ratio, and (p99 + e) / (baseline + e) reads
+// pgbench's 1.7× as 1.3×, so the step overran a fast foreground while reading itself on target.
+// The count corrects it by simulation-extrapolation (SIMEX; Cook and Stefanski, 1994): with each
+// estimate also spread over the gap a second time (spreadDurations: the same error again, so twice
+// its variance), the quantile moves by about as much as the first error moved it, and
+// 2 × quantile − spread quantile extrapolates back to no error. Beside pgbench (4 clients, 5 ms
+// polls, 7 ms gaps) the plain count read its p99 1.32× high and the corrected one 0.93×
+// (BENCHMARKS.md, session 11). What stays low is the thinning: a transaction shorter than the gap
+// is seen only in proportion to its length. A factor that is the same before and during the step
+// cancels in the ratio; an added constant does not.
 
 /** The quantile the tail count reads. */
 export const TAIL_QUANTILE = 0.99;
@@ -22,15 +38,42 @@ export interface TailWindow {
   count: number;
   /** Estimated durations of the longest observed ones, ms, longest first, at most `keep`. */
   longest: number[];
+  /** The longest of their spread durations (SPREAD_POINTS per transaction), longest first, at most
+   *  SPREAD_POINTS × `keep`. Absent (states and chunks from before it): no correction. */
+  spreadLongest?: number[];
 }
 
-export const emptyTail = (): TailWindow => ({ count: 0, longest: [] });
+export const emptyTail = (): TailWindow => ({ count: 0, longest: [], spreadLongest: [] });
 
 /** What an observer hands over at once: transactions counted, and the durations of those observed (any order). */
 export interface TailChunk {
   count: number;
   durations: number[];
+  /** SPREAD_POINTS spread durations for each of `durations` (spreadDurations), any order. */
+  spread?: number[];
 }
+
+/**
+ * The second, simulated error: each estimate moved by these fractions of its gap. They are the
+ * midpoints of the quarters of a uniform error over the gap (the error the estimate has): one
+ * value per quarter instead of a random draw, so the spread quantile is smooth and the same on
+ * every replay, and 4 values per transaction rank it among 4 × N.
+ */
+export const SPREAD_OFFSETS = [-3 / 8, -1 / 8, 1 / 8, 3 / 8] as const;
+export const SPREAD_POINTS = SPREAD_OFFSETS.length;
+
+/** The spread durations of an estimate `durationMs` whose end lies somewhere in a gap of `gapMs`. */
+export function spreadDurations(durationMs: number, gapMs: number): number[] {
+  const gap = Math.max(0, gapMs);
+  return SPREAD_OFFSETS.map((o) => Math.max(0, durationMs + o * gap));
+}
+
+/**
+ * The correction never takes more than this fraction off the plain reading: it removes the error's
+ * inflation, which measured 10–35 %. A window whose spread reads far above its plain count
+ * (a few transactions, gaps long beside them) keeps at least half of it.
+ */
+export const MAX_SPREAD_CORRECTION = 0.5;
 
 /**
  * How many durations a window keeps: the rank of its p99 when it holds up to four windows'
@@ -39,21 +82,39 @@ export interface TailChunk {
  */
 export const tailKeep = (windowTransactions: number): number => Math.max(1, Math.ceil((1 - TAIL_QUANTILE) * windowTransactions * 4 - 1e-9));
 
-/** Adds `count` transactions, of which `durations` were observed, keeping the `keep` longest. */
-export function addToTail(window: TailWindow, count: number, durations: readonly number[], keep: number): TailWindow {
+/**
+ * Adds `count` transactions, of which `durations` were observed (with their `spread` durations),
+ * keeping the `keep` longest. A window that ever got durations without their spread stops
+ * correcting (spreadLongest undefined): its spread would be missing transactions.
+ */
+export function addToTail(window: TailWindow, count: number, durations: readonly number[], keep: number, spread?: readonly number[]): TailWindow {
   const added = Number.isFinite(count) ? count : 0;
-  const longest = [...window.longest, ...durations.filter((d) => Number.isFinite(d) && d >= 0)].sort((a, b) => b - a).slice(0, Math.max(1, keep));
-  return { count: Math.max(0, window.count + added), longest };
+  const valid = (d: number) => Number.isFinite(d) && d >= 0;
+  const kept = durations.filter(valid);
+  const longest = [...window.longest, ...kept].sort((a, b) => b - a).slice(0, Math.max(1, keep));
+  const spreadComplete = window.spreadLongest !== undefined && (kept.length === 0 || (spread !== undefined && spread.length === SPREAD_POINTS * durations.length));
+  const next: TailWindow = { count: Math.max(0, window.count + added), longest };
+  if (spreadComplete) next.spreadLongest = [...window.spreadLongest!, ...(spread ?? []).filter(valid)].sort((a, b) => b - a).slice(0, SPREAD_POINTS * Math.max(1, keep));
+  return next;
 }
 
 /**
  * The duration exceeded by (1 − q) of the window's transactions: the (1 − q) × count-th longest
- * observed. Fewer observed than that rank: the quantile lies below everything observed, so the
- * shortest observed one bounds it (0 with none observed).
+ * observed, corrected for the estimates' error (see the top of this file) when the window carries
+ * its spread durations. Fewer observed than that rank: the quantile lies below everything
+ * observed, so the shortest observed one bounds it (0 with none observed).
  */
 export function tailQuantile(window: TailWindow, q: number = TAIL_QUANTILE): number {
-  return window.longest[Math.min(tailRank(window, q), window.longest.length) - 1] ?? 0;
+  const rank = tailRank(window, q);
+  const plain = window.longest[Math.min(rank, window.longest.length) - 1] ?? 0;
+  const spread = window.spreadLongest;
+  if (spread === undefined || spread.length < SPREAD_POINTS * Math.min(rank, window.longest.length) || plain <= 0) return plain;
+  const spreadQuantile = spread[Math.min(SPREAD_POINTS * rank, spread.length) - 1]!;
+  return Math.max(2 * plain - spreadQuantile, (1 - MAX_SPREAD_CORRECTION) * plain);
 }
+
+/** The plain count, without the correction (for comparison: b2-observer-cost). */
+export const plainTailQuantile = (window: TailWindow, q: number = TAIL_QUANTILE): number => tailQuantile({ count: window.count, longest: window.longest }, q);
 
 const tailRank = (window: TailWindow, q: number): number => Math.max(1, Math.round((1 - q) * window.count));
 
@@ -79,7 +140,7 @@ export function tailWindowsOf(drains: readonly TailChunk[], size: number): TailW
   const keep = tailKeep(size);
   let current = emptyTail();
   for (const d of drains) {
-    current = addToTail(current, d.count, d.durations, keep);
+    current = addToTail(current, d.count, d.durations, keep, d.spread);
     if (current.count >= size) {
       out.push(current);
       current = emptyTail();

@@ -46,9 +46,11 @@ export interface LoadControlConfig {
    *  (foreground-observer.ts); while they are visible, their p99 by tail count (foreground-tail.ts)
    *  or, on a foreground that writes little, their p95 (FOREGROUND_QUANTILE in load-controller.ts)
    *  is what the budget holds, and the canary stands in when they are not. 0: never look (the
-   *  canary alone). 5 ms because the tail count estimates each transaction's end to half the
-   *  interval, and a busy OLTP foreground's p99 is a few milliseconds; the price, measured in B2
-   *  (bench/b2-observer-cost.ts), is a few percent of the foreground's mean latency. */
+   *  canary alone). 10 ms: the tail count places each transaction's end within the poll's gap
+   *  and corrects for that error (foreground-tail.ts), which holds while the gap is not far beyond
+   *  the foreground's p99; beside a 3.4 ms p99 the corrected count read 0.96× of it at 5 ms, 1.14×
+   *  at 10 ms and 1.82× at 20 ms. The poll's price grows the other way: the foreground's p99 rose
+   *  1.29× at 5 ms, 1.07× at 10 ms (bench/b2-observer-cost.ts; BENCHMARKS.md, session 11). */
   foregroundIntervalMs: number;
   /** Active client backends (server-wide) above which batches shrink: beyond ~2-3 per core,
    *  queries queue for CPU. 20 suits the 4-8 core servers this usually runs against. */
@@ -88,7 +90,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   latencyBudgetMinMs: 2,
   canaryWindow: 100,
   canaryIntervalMs: 15,
-  foregroundIntervalMs: 5,
+  foregroundIntervalMs: 10,
   activeBackendsThreshold: 20,
   lockWaitersThreshold: 2,
   replicaLagThresholdMs: 5000,

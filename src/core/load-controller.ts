@@ -41,7 +41,7 @@
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
 // Memory stays binding: running out of it is a cliff that latency does not announce.
-import { addToTail, emptyTail, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
+import { addToTail, emptyTail, SPREAD_POINTS, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
 import { to10Micros } from './foreground-transactions';
 import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
 
@@ -417,7 +417,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // The tail count, when it measured a baseline before the step and counts now.
   const tailInUse = canaryEnabled(config) && s.foregroundTailBaselineMs !== null && s.foregroundTailBaselineMs !== undefined && x.foregroundTail !== null;
   let tailWindow = s.foregroundTail ?? emptyTail();
-  if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow));
+  if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow), x.foregroundTail.spread);
   const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, reasons);
   const tailSignal = tailSignalOf(b);
   // A full window that counted transactions it could not observe is no reading (tailReadable):
@@ -700,7 +700,7 @@ function remeasureTailBaseline(
   reasons: string[],
 ): { baselineMs: number | null; quietWindow: TailWindow } {
   if (!inUse || baselineMs === null) return { baselineMs, quietWindow };
-  const window = fresh === null ? quietWindow : addToTail(quietWindow, fresh.count, fresh.durations, tailKeep(size));
+  const window = fresh === null ? quietWindow : addToTail(quietWindow, fresh.count, fresh.durations, tailKeep(size), fresh.spread);
   if (window.count < size) return { baselineMs, quietWindow: window };
   const idle = tailReadable(window, tailKeep(size)) ? tailQuantile(window) : 0;
   return { baselineMs: settleBaseline('foreground tail', baselineMs, floorMs, idle > 0 ? idle : null, reasons), quietWindow: emptyTail() };
@@ -912,7 +912,8 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
     // The count may dip below 0 in one sample (our xids are counted a moment before they are
     // spent) but not be absurd; a window's count is kept ≥ 0 (addToTail).
     const count = typeof t.count === 'number' && Number.isFinite(t.count) ? Math.max(-MAX_COUNT, Math.min(t.count, MAX_COUNT)) : null;
-    return count === null ? null : { count, durations: msList(t.durations) ?? [] };
+    const spread = msList(t.spread);
+    return count === null ? null : { count, durations: msList(t.durations) ?? [], ...(spread !== null ? { spread } : {}) };
   }
 }
 
@@ -957,7 +958,11 @@ function tailWindowOrEmpty(v: unknown, size: number): TailWindow {
   const t = v as Partial<TailWindow>;
   const count = typeof t.count === 'number' && Number.isFinite(t.count) && t.count > 0 ? Math.min(t.count, MAX_COUNT) : 0;
   const longest = Array.isArray(t.longest) ? t.longest.map(msOrNull).filter((x): x is number => x !== null) : [];
-  return addToTail(emptyTail(), count, longest, tailKeep(size));
+  // Its spread durations only if every one of them survived: a partial list would skew the correction.
+  const spread = Array.isArray(t.spreadLongest) ? t.spreadLongest.map(msOrNull) : null;
+  const window = addToTail(emptyTail(), count, longest, tailKeep(size));
+  if (spread === null || spread.some((x) => x === null)) return { count: window.count, longest: window.longest };
+  return { ...window, spreadLongest: (spread as number[]).sort((a, b) => b - a).slice(0, SPREAD_POINTS * tailKeep(size)) };
 }
 
 /** A stored duration: a finite, non-negative number (capped), else null. */

@@ -9,6 +9,7 @@ import {
   resolveLoadControl,
   validateLoadControl,
 } from '../../src/core/load-control-config';
+import { emptyTail, spreadDurations } from '../../src/core/foreground-tail';
 import {
   applyConfigChange,
   canaryBaseline,
@@ -584,7 +585,7 @@ describe('foreground latency budget (the tail count of its writing transactions)
     const d = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: full(4), foregroundTail: tail(18) }), config);
     assert.deepEqual([d.batchSize, d.sleepMs], [800, 240], '18 ms against a 9 ms budget: half the rate');
     assert.match(d.reasons.join('\n'), /foreground p99 18 ms against budget 9 ms \(2×/);
-    assert.deepEqual(d.state.foregroundTail, { count: 0, longest: [] }, 'new settings are judged on new transactions');
+    assert.deepEqual(d.state.foregroundTail, emptyTail(), 'new settings are judged on new transactions');
     assert.deepEqual(d.state.lastReading, { source: 'foreground', statistic: 'p99', valueMs: 18, limitMs: 9, baselineMs: 6 });
   });
 
@@ -639,6 +640,25 @@ describe('foreground latency budget (the tail count of its writing transactions)
     assert.match(few.reasons.join('\n'), /still paused: calm 1\/3/);
     const enough = decide(paused, quiet({ batchMs: 0, rows: 0, canarySamples: full(1), foregroundTail: { count: 150, durations: [60, 60] } }), config);
     assert.match(enough.reasons.join('\n'), /still paused \(canary p99 over critical\): foreground p99 60 ms over budget 9 ms/);
+  });
+
+  test('the reading is the corrected tail count when the observer hands over spread durations, and stays so through JSON', () => {
+    // The longest estimates read 10 ms, and spread a second time the 20th longest transaction's
+    // worth (the 80th spread duration) reads 14 ms: the reading is 2 × 10 − 14 = 6 ms.
+    const spreadTail = (ms: number) => {
+      const t = tail(ms);
+      return { ...t, spread: t.durations.flatMap((d) => (d === ms ? [14, 14, 14, 14] : spreadDurations(d, 0))) };
+    };
+    const half = { ...spreadTail(10), count: size / 2 };
+    const partial = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, foregroundTail: { ...half, durations: half.durations.slice(0, 10), spread: half.spread.slice(0, 40) } }), config);
+    const json = JSON.parse(JSON.stringify(partial.state)) as ControllerState;
+    assert.ok(json.foregroundTail?.spreadLongest && json.foregroundTail.spreadLongest.length > 0, 'the window keeps its spread durations');
+    const d = decide(json, quiet({ batchMs: 100, foregroundTail: { ...half, durations: half.durations.slice(10), spread: half.spread.slice(40) } }), config);
+    assert.match(d.reasons.join('\n'), /foreground p99 6 ms under budget 9/, d.reasons.join('\n'));
+    const plain = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, foregroundTail: tail(10) }), config);
+    assert.match(plain.reasons.join('\n'), /foreground p99 10 ms against budget 9/, 'without spread durations: the plain count');
+    const broken = decide({ ...json, foregroundTail: { ...json.foregroundTail!, spreadLongest: ['x'] as never } }, quiet({ batchMs: 100, foregroundTail: { ...half, durations: half.durations.slice(10), spread: half.spread.slice(40) } }), config);
+    assert.match(broken.reasons.join('\n'), /foreground p99 10 ms against budget 9/, 'a damaged spread list: the plain count');
   });
 
   test('state that went through JSON or holds garbage still decides within bounds', () => {

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
+import { canaryIntervalFor } from '../../core/canary-pace';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
 import { canaryEnabled, type LoadControlConfig, resolveLoadControl } from '../../core/load-control-config';
 import { type TailChunk, tailBaseline, tailWindowsOf } from '../../core/foreground-tail';
@@ -87,7 +88,7 @@ export const baselineSamples = (config: Pick<LoadControlConfig, 'canaryWindow'>)
 /**
  * The foreground's baseline (foreground-observer.ts) reads this many of its windows when the
  * traffic allows: after the canary's 4.5 s, the observer keeps watching until it has them or until
- * FOREGROUND_BASELINE_MAX_MS from the start of the baseline. The two windows that fit in 4.5 s at
+ * FOREGROUND_BASELINE_MAX_MS after the canary's baseline ended. The two windows that fit in 4.5 s at
  * B2's ~170 observed transactions a second drew 3.35 ms in one repetition and 2.53–2.79 ms in
  * the others, and that repetition's step held pgbench at 1.84× its p99 while reading itself within
  * budget: a baseline that reads high is never corrected (a re-measure needs long pauses, which a
@@ -96,11 +97,18 @@ export const baselineSamples = (config: Pick<LoadControlConfig, 'canaryWindow'>)
  */
 export const FOREGROUND_BASELINE_WINDOWS = 5;
 export const FOREGROUND_BASELINE_MAX_MS = 10_000;
+/** The longest the baselines before a step's first batch take: the canary's, then the foreground's. */
+export const preStepBaselineMaxMs = (config: Pick<LoadControlConfig, 'canaryWindow' | 'canaryIntervalMs'>): number =>
+  baselineSamples(config) * config.canaryIntervalMs + FOREGROUND_BASELINE_MAX_MS;
 /**
  * The tail count (foreground-tail.ts) governs only when its baseline read at least this many of its
  * windows (foregroundTailWindowSize) by FOREGROUND_BASELINE_MAX_MS: from fewer, one disturbed
  * stretch would set the budget for the step. A foreground writing less than that (about 600
  * transactions a second at the defaults) is read by the p95 of its observed transactions instead.
+ * Its windows are counted from the end of the canary's baseline: a lookup every 15 ms raised a fast
+ * foreground's p99 1.15–1.24× (BENCHMARKS.md, session 11), and while the tail count governs the
+ * canary looks four times less often (canary-pace.ts). A baseline that holds that cost grants the
+ * step the same again on top of the budget.
  */
 export const TAIL_BASELINE_MIN_WINDOWS = 3;
 
@@ -117,17 +125,21 @@ const MIN_ROWS_FOR_ERROR_RATE = 100;
  */
 async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunks: TailChunkCollector, window: number, tailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
   const seen = observer.drain().samples;
+  // The tail's evidence from here on only (TAIL_BASELINE_MIN_WINDOWS): the canary has stopped.
+  const duringCanary = tailChunks.chunks();
+  const from = duringCanary?.length ?? 0;
+  const tailChunksSince = () => tailChunks.chunks()?.slice(from) ?? null;
   // Windows of the tail count as the baseline will split them.
-  const tailWindows = () => tailWindowsOf(tailChunks.chunks() ?? [], tailWindow).length;
+  const tailWindows = () => tailWindowsOf(tailChunksSince() ?? [], tailWindow).length;
   const tailDone = () => tailChunks.chunks() === null || tailWindows() >= FOREGROUND_BASELINE_WINDOWS;
-  if (seen.length >= window || tailWindows() > 0) {
+  if (seen.length >= window || tailWindowsOf(duringCanary ?? [], tailWindow).length > 0) {
     while (!(seen.length >= FOREGROUND_BASELINE_WINDOWS * window && tailDone()) && Date.now() < deadline) {
       await cancellableSleep(Math.min(TAIL_CHUNK_MS, Math.max(1, deadline - Date.now())));
       seen.push(...observer.drain().samples);
     }
   }
   tailChunks.stop();
-  return { seen, tail: tailChunks.chunks() };
+  return { seen, tail: tailChunksSince() };
 }
 
 export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<SliceResult> {
@@ -168,7 +180,6 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
   await withObserver((observer) => withCanary(async (canary) => {
     const returningOld = (await sql<{ v: number }>`SELECT current_setting('server_version_num')::int AS v`.execute(db)).rows[0]!.v >= 180000;
     if (canary && state.canaryBaselineMs === null) {
-      const baselineStarted = Date.now();
       const tailChunks = observer ? collectTailChunks(observer) : null;
       // Once per step, before its first batch (see BASELINE_WINDOWS). With 100 samples a window's
       // nearest-rank p99 is its second largest lookup, so one spike does not set it either. On an
@@ -180,11 +191,11 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         // The foreground's transactions that ended meanwhile and, when they filled a window, until
         // FOREGROUND_BASELINE_WINDOWS of them: reduced the same way over its (larger) windows, at its
         // own quantile (FOREGROUND_QUANTILE). Too few to fill one (an idle database, a trickle of
-        // traffic): the canary alone. The tail count's baseline from the same stretch, over its own
-        // windows of writers, drained every TAIL_CHUNK_MS meanwhile.
+        // traffic): the canary alone. The tail count's baseline from what ends after the canary's
+        // (TAIL_BASELINE_MIN_WINDOWS), over its own windows of writers, drained every TAIL_CHUNK_MS.
         const window = foregroundWindowSize({ canaryWindow });
         const tailWindow = foregroundTailWindowSize({ canaryWindow });
-        const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, tailWindow, baselineStarted + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
+        const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, tailWindow, Date.now() + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
         state = withForegroundBaseline(state, seen.length >= window ? foregroundBaseline(seen, window) : null);
         state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, tailWindow, TAIL_BASELINE_MIN_WINDOWS));
       } finally {
@@ -207,7 +218,8 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
       database = { at: performance.now(), value };
       return value;
     };
-    const sampler = canary ? startCanarySampler(canary, { intervalMs: canaryIntervalMs, quietAfterMs: CANARY_QUIET_AFTER_MS }) : null;
+    // Every canaryIntervalMs, or less often while the tail count governs (canary-pace.ts).
+    const sampler = canary ? startCanarySampler(canary, { intervalMs: canaryIntervalFor(state, { canaryIntervalMs }), quietAfterMs: CANARY_QUIET_AFTER_MS }) : null;
     const sample = async (batchMs: number, rowCount: number): Promise<LoadSample> => {
       const [host, load] = await Promise.all([deps.loadSource.host(), databaseLoad()]);
       const drained = sampler?.drain() ?? null;

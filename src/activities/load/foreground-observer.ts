@@ -15,7 +15,7 @@
 //   role's session) leaves that tail incomplete, and the drain reports none.
 import { sql } from 'kysely';
 import { APPLICATION_NAME, type Db } from '../../db/connect';
-import { type TailChunk } from '../../core/foreground-tail';
+import { SPREAD_POINTS, spreadDurations, type TailChunk } from '../../core/foreground-tail';
 import { estimateDuration, type FinishedTransaction, type InFlight, type OpenTransactions, to10Micros, trackTransactions } from '../../core/foreground-transactions';
 import { type QuietMark } from './batch-clock';
 import { type OwnXids } from './own-xids';
@@ -95,7 +95,7 @@ export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
   return (await activitySnapshot(db)).transactions.filter((t) => t.here !== false);
 }
 
-const emptyDrain = (): TailDrain => ({ tail: { count: 0, durations: [] }, quiet: { count: 0, durations: [] } });
+const emptyDrain = (): TailDrain => ({ tail: { count: 0, durations: [], spread: [] }, quiet: { count: 0, durations: [], spread: [] } });
 
 /**
  * At most this many observed durations wait for a drain (a slice that stops draining must not grow
@@ -110,11 +110,12 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
   let previous: { xmax: number; atMs: number; own: number } | null = null;
   let tail = emptyDrain();
   let tailComplete = true;
-  const keep = (buffer: number[], values: number[]) => {
+  // `per`: values per transaction (the spread durations), so both lists keep the same transactions' worth.
+  const keep = (buffer: number[], values: number[], per = 1) => {
     buffer.push(...values);
-    if (buffer.length > MAX_TAIL_BUFFERED) {
+    if (buffer.length > per * MAX_TAIL_BUFFERED) {
       buffer.sort((a, b) => b - a);
-      buffer.length = MAX_TAIL_BUFFERED / 2;
+      buffer.length = (per * MAX_TAIL_BUFFERED) / 2;
     }
   };
   let prepared = false;
@@ -137,13 +138,19 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
       // A transaction gone from this snapshot ended between the previous one and this.
       const gapMs = snapshot.atMs - previous.atMs;
       const durationOf = (t: FinishedTransaction) => to10Micros(estimateDuration(t, gapMs));
+      // Each estimate with its spread durations (foreground-tail.ts: the correction for its error).
+      const add = (chunk: TailChunk, ended: FinishedTransaction[]) => {
+        const durations = ended.map(durationOf);
+        keep(chunk.durations, durations);
+        keep(chunk.spread!, durations.flatMap((d) => spreadDurations(d, gapMs).map(to10Micros)), SPREAD_POINTS);
+      };
       const writers = tracked.finished.filter((t) => t.writer);
       const count = snapshot.xmax - previous.xmax - (own - previous.own);
       tail.tail.count += count;
-      keep(tail.tail.durations, writers.map(durationOf));
+      add(tail.tail, writers);
       if (quietNow) {
         tail.quiet.count += count;
-        keep(tail.quiet.durations, writers.filter((t) => t.quiet).map(durationOf));
+        add(tail.quiet, writers.filter((t) => t.quiet));
       }
     }
     previous = { xmax: snapshot.xmax, atMs: snapshot.atMs, own };
