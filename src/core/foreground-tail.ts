@@ -23,8 +23,8 @@
 // The count corrects it by simulation-extrapolation (SIMEX; Cook and Stefanski, 1994): with each
 // estimate also spread over the gap a second time (spreadDurations: the same error again, so twice
 // its variance), the quantile moves by about as much as the first error moved it, and
-// 2 × quantile − spread quantile extrapolates back to no error. Beside pgbench (4 clients, 5 ms
-// polls, 7 ms gaps) the plain count read its p99 1.32× high and the corrected one 0.93×
+// 2 × quantile − spread quantile extrapolates back to no error. Beside pgbench (4 clients, a
+// 3–4 ms p99, 5 ms polls) the plain count read 1.32–1.38× its p99 and the corrected one 0.96–0.97×
 // (BENCHMARKS.md, session 11). What stays low is the thinning: a transaction shorter than the gap
 // is seen only in proportion to its length. A factor that is the same before and during the step
 // cancels in the ratio; an added constant does not.
