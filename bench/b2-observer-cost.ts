@@ -63,16 +63,13 @@ async function main(): Promise<number> {
   const modes: Mode[] = ['alone', ...intervals, ...(values.canary === 'off' ? [] : (['canary', 'canary+observer', 'backstop+observer'] as const))];
   const { canaryIntervalMs, foregroundIntervalMs } = DEFAULT_LOAD_CONTROL;
   const backstopIntervalMs = canaryIntervalFor({ foregroundTailBaselineMs: 1 }, DEFAULT_LOAD_CONTROL);
-  const name = (m: Mode) =>
-    m === 'alone'
-      ? 'pgbench alone'
-      : m === 'canary'
-        ? `canary every ${canaryIntervalMs} ms`
-        : m === 'canary+observer'
-          ? `canary + observer ${foregroundIntervalMs} ms`
-          : m === 'backstop+observer'
-            ? `canary ${backstopIntervalMs} ms + observer ${foregroundIntervalMs} ms`
-            : `observer every ${m} ms`;
+  const names: Record<Exclude<Mode, number>, string> = {
+    alone: 'pgbench alone',
+    canary: `canary every ${canaryIntervalMs} ms`,
+    'canary+observer': `canary + observer ${foregroundIntervalMs} ms`,
+    'backstop+observer': `canary ${backstopIntervalMs} ms + observer ${foregroundIntervalMs} ms`,
+  };
+  const name = (m: Mode) => (typeof m === 'number' ? `observer every ${m} ms` : names[m]);
   /**
    * Runs the mode's instruments until `to`; returns the transactions the observer saw, its
    * tail-count p99 over the whole window, and the p99s of the controller's windows of writers

@@ -41,7 +41,7 @@
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
 // Memory stays binding: running out of it is a cliff that latency does not announce.
-import { addToTail, emptyTail, SPREAD_POINTS, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
+import { addToTail, emptyTail, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
 import { to10Micros } from './foreground-transactions';
 import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
 
@@ -958,11 +958,9 @@ function tailWindowOrEmpty(v: unknown, size: number): TailWindow {
   const t = v as Partial<TailWindow>;
   const count = typeof t.count === 'number' && Number.isFinite(t.count) && t.count > 0 ? Math.min(t.count, MAX_COUNT) : 0;
   const longest = Array.isArray(t.longest) ? t.longest.map(msOrNull).filter((x): x is number => x !== null) : [];
-  // Its spread durations only if every one of them survived: a partial list would skew the correction.
-  const spread = Array.isArray(t.spreadLongest) ? t.spreadLongest.map(msOrNull) : null;
-  const window = addToTail(emptyTail(), count, longest, tailKeep(size));
-  if (spread === null || spread.some((x) => x === null)) return { count: window.count, longest: window.longest };
-  return { ...window, spreadLongest: (spread as number[]).sort((a, b) => b - a).slice(0, SPREAD_POINTS * tailKeep(size)) };
+  // Its spread durations only if every one of them survived: addToTail drops a partial list.
+  const spread = Array.isArray(t.spreadLongest) ? t.spreadLongest.map(msOrNull) : [];
+  return addToTail(emptyTail(), count, longest, tailKeep(size), spread.includes(null) ? undefined : (spread as number[]));
 }
 
 /** A stored duration: a finite, non-negative number (capped), else null. */
