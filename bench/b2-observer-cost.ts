@@ -11,7 +11,6 @@
 //
 //   node --import tsx bench/b2-observer-cost.ts [--intervals 5,20] [--reps 3] [--window 10] [--canary on|off]
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { withDedicatedCanary } from '../src/activities/load/canary';
@@ -24,8 +23,8 @@ import { foregroundTailWindowSize } from '../src/core/load-controller';
 import { DEFAULT_LOAD_CONTROL } from '../src/core/load-control-config';
 import { type Db } from '../src/db/connect';
 import { openTargetDatabase } from '../src/db/connect';
-import { latencies, pgEnv, runProcess } from './lib/pgbench';
-import { describeMachine, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
+import { latencies, pgbenchDatabase, pgEnv, runProcess } from './lib/pgbench';
+import { onCleanup, runBench, say } from './lib/stack';
 import { fmt, markdownTable, median, percentile, rotated } from './lib/stats';
 
 const CLIENTS = 4;
@@ -46,13 +45,7 @@ async function main(): Promise<number> {
   const windowS = Number(values.window);
   if (!(Number.isInteger(reps) && reps >= 1 && windowS >= 1)) throw new Error('--reps must be a whole number ≥ 1 and --window at least 1 (seconds)');
 
-  const server = await startPostgres();
-  const machine = await describeMachine(server.adminUrl);
-  say(machine);
-  const url = await recreateDatabase(server.adminUrl, 'bench_observer_cost');
-  await runProcess('pgbench', ['-i', '-q', '-s', String(SCALE)], pgEnv(url));
-  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'stockrx-observer-cost-'));
-  onCleanup(() => fsp.rm(work, { recursive: true, force: true }));
+  const { url, work, machine } = await pgbenchDatabase('bench_observer_cost', SCALE);
   const target = openTargetDatabase(url, { applicationName: 'stockrx-migrate worker' });
   onCleanup(() => target.close());
 

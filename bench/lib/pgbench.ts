@@ -2,7 +2,9 @@
 // of the transactions it logged (-l) in a time window.
 import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { describeMachine, onCleanup, recreateDatabase, say, startPostgres } from './stack';
 
 export function pgEnv(url: string): NodeJS.ProcessEnv {
   const u = new URL(url);
@@ -33,4 +35,19 @@ export async function latencies(logDir: string, prefix: string, fromEpochMs: num
     }
   }
   return out;
+}
+
+/**
+ * The bench Postgres with a fresh database `name` that pgbench has initialised at `scale`, a
+ * directory for pgbench's logs (removed at teardown), and the machine's description (printed).
+ */
+export async function pgbenchDatabase(name: string, scale: number): Promise<{ url: string; work: string; machine: string }> {
+  const server = await startPostgres();
+  const machine = await describeMachine(server.adminUrl);
+  say(machine);
+  const url = await recreateDatabase(server.adminUrl, name);
+  await runProcess('pgbench', ['-i', '-q', '-s', String(scale)], pgEnv(url));
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), `stockrx-${name}-`));
+  onCleanup(() => fsp.rm(work, { recursive: true, force: true }));
+  return { url, work, machine };
 }

@@ -14,9 +14,9 @@
 // pgbench's own p99 in B2, this read within 0.5 ms in 11 of 16 repetitions (session 9).
 //
 // Each duration is known only to within the gap between two snapshots (it ended somewhere in it:
-// estimateDuration takes the middle), and an error that large inflates the longest ones: the
-// (1 % × N)-th longest of the estimates reads the (1 % × N)-th longest of the durations plus the
-// upper tail of the errors. When the gap is small beside the p99 (10 ms transactions, 8 ms gaps)
+// estimateDuration takes the middle, or of less where its session shows more), and an error that
+// large inflates the longest ones: the (1 % × N)-th longest of the estimates reads the
+// (1 % × N)-th longest of the durations plus the upper tail of the errors. When the gap is small beside the p99 (10 ms transactions, 8 ms gaps)
 // that read about 10 % high; beside a faster foreground (p99 4–6 ms, 7 ms gaps) 30 % high. An
 // additive error is not harmless: the budget is a ratio, and (p99 + e) / (baseline + e) reads
 // pgbench's 1.7× as 1.3×, so the step overran a fast foreground while reading itself on target.

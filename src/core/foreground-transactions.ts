@@ -35,6 +35,8 @@ export interface InFlight {
   /** It runs in this migration's database (absent: yes). The tail count reads every database's
    *  writers, because the xid horizon it counts them by is the cluster's. */
   here?: boolean;
+  /** When the statement it was running (or last ran) at the snapshot began (query_start). */
+  queryStartedAt?: number;
 }
 
 /** What is known of a transaction still in flight: its largest age seen, and whether every
@@ -47,6 +49,8 @@ export interface OpenTransaction {
   /** Seen holding a transaction id in some snapshot. */
   writer: boolean;
   here: boolean;
+  /** The statement's start at the last sighting (InFlight.queryStartedAt). */
+  queryStartedAt?: number;
 }
 
 /** Transactions seen in the last snapshot, by pid and start. */
@@ -62,6 +66,8 @@ export interface FinishedTransaction {
   quiet: boolean;
   writer: boolean;
   here: boolean;
+  /** The statement's start at its last sighting. */
+  queryStartedAt?: number;
 }
 
 export interface TrackResult {
@@ -81,23 +87,59 @@ export function trackTransactions(previous: OpenTransactions, snapshot: readonly
     if (!Number.isFinite(t.ageMs) || t.ageMs < 0 || !Number.isFinite(t.startedAt)) continue;
     const key = keyOf(t);
     const before = open.get(key) ?? previous.get(key);
-    open.set(key, { pid: t.pid, startedAt: t.startedAt, ageMs: Math.max(before?.ageMs ?? 0, t.ageMs), quiet: (before?.quiet ?? true) && quiet, writer: (before?.writer ?? false) || t.writer === true, here: t.here !== false });
+    const next: OpenTransaction = { pid: t.pid, startedAt: t.startedAt, ageMs: Math.max(before?.ageMs ?? 0, t.ageMs), quiet: (before?.quiet ?? true) && quiet, writer: (before?.writer ?? false) || t.writer === true, here: t.here !== false };
+    if (t.queryStartedAt !== undefined) next.queryStartedAt = t.queryStartedAt;
+    open.set(key, next);
   }
   const finished: FinishedTransaction[] = [];
-  for (const [key, t] of previous) if (!open.has(key)) finished.push({ pid: t.pid, startedAt: t.startedAt, ageMs: t.ageMs, quiet: t.quiet && quiet, writer: t.writer, here: t.here });
+  for (const [key, t] of previous) {
+    if (open.has(key)) continue;
+    const done: FinishedTransaction = { pid: t.pid, startedAt: t.startedAt, ageMs: t.ageMs, quiet: t.quiet && quiet, writer: t.writer, here: t.here };
+    if (t.queryStartedAt !== undefined) done.queryStartedAt = t.queryStartedAt;
+    finished.push(done);
+  }
   return { open, finished };
 }
 
+/** What a session shows in a snapshot: idle since a moment (after a statement that began at
+ *  `lastQueryStartedAtMs`), or in a transaction that began at one. */
+export type SessionState = { idleSinceMs: number; lastQueryStartedAtMs?: number } | { inTransactionSinceMs: number };
+
+/** A finished transaction's estimated duration, and the width of the window its end lies in (its error). */
+export interface DurationEstimate {
+  durationMs: number;
+  windowMs: number;
+}
+
 /**
- * How long a transaction that ended between two snapshots `gapMs` apart ran: its last seen age
- * plus half the gap, the middle of where it can have ended. What its session shows in the later
- * snapshot does not narrow this down: measured beside pgbench (4 clients, 5 ms polls), "it ended
- * before its session's next transaction began" read the p99 at 14.8 ms against pgbench's 10.1
- * (on two busy cores a client takes milliseconds to send its next BEGIN), and "idle since" at
- * 11.9 (the session may have run whole transactions between the snapshots); the middle of the
- * gap read 10.9–11.5, and its last seen age plus a nominal half interval 8.4–8.9. The middle errs
- * high, toward caution, and more so when the observer itself is starved of CPU (longer gaps).
+ * How long a transaction ran that was last seen at `ageMs` and found gone by a snapshot `gapMs`
+ * later, at `snapshotAtMs`, where its session shows `session` (absent: gone, or not shown).
+ * - Its session is idle, gone idle after the sighting, and its last statement is the one the
+ *   sighting saw running (the same query_start): that statement ended the transaction, so the
+ *   end is known (state_change). A client that sends a transaction as one string, or whose COMMIT
+ *   was already running, is read exactly.
+ * - Its session is idle since a later statement, or in a later transaction: ours ended before
+ *   that, so the window narrows to it. Only narrows: a session running transactions back to back
+ *   may have run several since ours (taken as the end outright, "idle since" read a 10 ms p99 at
+ *   11.9 ms and "the next BEGIN" at 14.8 in an earlier measurement: on two busy cores a client
+ *   takes milliseconds to send its next BEGIN).
+ * - Otherwise it ended somewhere in the gap.
+ * Without a known end the estimate is the middle of the window. Why narrow it: a transaction
+ * shorter than the gap is seen at a uniform age, and its estimate errs high by (gap − d)/2 on
+ * average, an error that shrinks as d grows, so the reading moves less than the p99 does
+ * (BENCHMARKS.md, session 12).
  */
-export function estimateDuration(t: Pick<FinishedTransaction, 'ageMs'>, gapMs: number): number {
-  return t.ageMs + Math.max(0, gapMs) / 2;
+export function estimateDuration(t: Pick<FinishedTransaction, 'startedAt' | 'ageMs' | 'queryStartedAt'>, gapMs: number, snapshotAtMs: number, session?: SessionState): DurationEstimate {
+  const gap = Math.max(0, gapMs);
+  const lastSeenAtMs = t.startedAt + t.ageMs;
+  let boundMs = Number.POSITIVE_INFINITY;
+  if (session !== undefined && 'idleSinceMs' in session && session.idleSinceMs > lastSeenAtMs && session.idleSinceMs <= snapshotAtMs) {
+    const sameStatement = t.queryStartedAt !== undefined && session.lastQueryStartedAtMs === t.queryStartedAt;
+    if (sameStatement) return { durationMs: Math.min(t.ageMs + gap, session.idleSinceMs - t.startedAt), windowMs: 0 };
+    boundMs = session.idleSinceMs - lastSeenAtMs;
+  } else if (session !== undefined && 'inTransactionSinceMs' in session && session.inTransactionSinceMs > lastSeenAtMs) {
+    boundMs = session.inTransactionSinceMs - lastSeenAtMs;
+  }
+  const windowMs = Math.min(gap, boundMs);
+  return { durationMs: t.ageMs + windowMs / 2, windowMs };
 }

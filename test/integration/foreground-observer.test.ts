@@ -143,6 +143,48 @@ describe('foreground observer', () => {
     assert.ok(long.length >= committed / 10 - 3, `${long.length} of the ~${Math.round(committed / 10)} 30 ms writers seen whole: ${drained.tail.durations.filter((d) => d >= 20).slice(0, 20).join(', ')}`);
     assert.ok(drained.quiet.count === drained.tail.count, 'no batch ran: all of it is quiet');
   });
+
+  test('a session gone idle after its transaction tells when it ended: short writers are read at their length, not the gap', async () => {
+    await createCounters(database.url, 'idle_counters');
+    // Clients that pause between transactions, as a web application's pooled connections do:
+    // 3 ms writers every ~30 ms, polled every 10 ms. The middle of a 10 ms gap would read them at
+    // 5 ms or more beyond their last seen age; their sessions' state_change reads them whole.
+    const clientMs: number[] = [];
+    let stopped = false;
+    const loops = Array.from({ length: 3 }, async () => {
+      const client = new pg.Client({ connectionString: database.url, application_name: 'shop' });
+      await client.connect();
+      try {
+        while (!stopped) {
+          const started = performance.now();
+          await client.query(`BEGIN; UPDATE idle_counters SET n = n + 1 WHERE id = ${1 + Math.floor(Math.random() * COUNTERS)}; SELECT pg_sleep(0.003); COMMIT`);
+          clientMs.push(performance.now() - started);
+          await sleep(30);
+        }
+      } finally {
+        await client.end();
+      }
+    });
+    const drained = await target.db.connection().execute(async (conn) => {
+      const o = startForegroundObserver(conn, { intervalMs: 10, quietAfterMs: 0 });
+      await sleep(100);
+      o.drainTail();
+      await sleep(2500);
+      const d = o.drainTail();
+      await o.stop();
+      return d;
+    });
+    stopped = true;
+    await Promise.all(loops);
+    assert.ok(drained !== null);
+    const seen = drained.tail.durations;
+    assert.ok(seen.length >= 20, `${seen.length} of ${clientMs.length} writers seen`);
+    // The server's duration of a transaction is within what its client waited for it.
+    assert.ok(median(seen) >= 3 && median(seen) <= median(clientMs) + 0.1, `writers read at a median ${median(seen)} ms; their clients waited ${median(clientMs).toFixed(2)} ms`);
+    const spreads = drained.tail.spread!;
+    const exact = seen.filter((d, i) => spreads.slice(4 * i, 4 * i + 4).every((s) => s === d)).length;
+    assert.ok(exact >= seen.length * 0.8, `${exact} of ${seen.length} read with no error to spread`);
+  });
 });
 
 describe('a data slice governed by the foreground', () => {

@@ -48,7 +48,33 @@ test('a transaction is a writer once any snapshot saw it hold an xid; other data
 });
 
 test('a duration is the last seen age plus half the gap to the snapshot that found it gone', () => {
-  assert.equal(estimateDuration({ ageMs: 4 }, 5), 6.5);
-  assert.equal(estimateDuration({ ageMs: 4 }, 13), 10.5);
-  assert.equal(estimateDuration({ ageMs: 4 }, -1), 4, 'a clock step back adds nothing');
+  // Started at 100, last seen at age 4 (at 104), found gone at 109 or 117.
+  assert.deepEqual(estimateDuration({ startedAt: 100, ageMs: 4 }, 5, 109), { durationMs: 6.5, windowMs: 5 });
+  assert.deepEqual(estimateDuration({ startedAt: 100, ageMs: 4 }, 13, 117), { durationMs: 10.5, windowMs: 13 });
+  assert.deepEqual(estimateDuration({ startedAt: 100, ageMs: 4 }, -1, 103), { durationMs: 4, windowMs: 0 }, 'a clock step back adds nothing');
+});
+
+test("its session's next transaction narrows the window: ours ended before that began", () => {
+  assert.deepEqual(estimateDuration({ startedAt: 100, ageMs: 4 }, 10, 114, { inTransactionSinceMs: 106 }), { durationMs: 5, windowMs: 2 });
+  assert.deepEqual(estimateDuration({ startedAt: 100, ageMs: 4 }, 10, 114, { inTransactionSinceMs: 120 }), { durationMs: 9, windowMs: 10 }, 'never wider than the gap');
+  assert.deepEqual(estimateDuration({ startedAt: 100, ageMs: 4 }, 10, 114, { inTransactionSinceMs: 103 }), { durationMs: 9, windowMs: 10 }, 'a start before the sighting tells nothing');
+});
+
+test('its session gone idle after the statement the sighting saw: the end is known', () => {
+  const t = { startedAt: 100, ageMs: 4, queryStartedAt: 101 };
+  assert.deepEqual(estimateDuration(t, 10, 114, { idleSinceMs: 105.5, lastQueryStartedAtMs: 101 }), { durationMs: 5.5, windowMs: 0 });
+  // Idle after a later statement (a COMMIT sent after the sighting, or whole transactions since):
+  // ours ended no later than that, but maybe much earlier.
+  assert.deepEqual(estimateDuration(t, 10, 114, { idleSinceMs: 108, lastQueryStartedAtMs: 106 }), { durationMs: 6, windowMs: 4 });
+  assert.deepEqual(estimateDuration({ startedAt: 100, ageMs: 4 }, 10, 114, { idleSinceMs: 108 }), { durationMs: 6, windowMs: 4 }, 'no statement start seen: a bound only');
+  // Idle since before the sighting, or after the snapshot (clocks): not this transaction's end.
+  assert.deepEqual(estimateDuration(t, 10, 114, { idleSinceMs: 103, lastQueryStartedAtMs: 101 }), { durationMs: 9, windowMs: 10 });
+  assert.deepEqual(estimateDuration(t, 10, 114, { idleSinceMs: 115, lastQueryStartedAtMs: 101 }), { durationMs: 9, windowMs: 10 });
+});
+
+test('the statement a transaction was last seen running travels to its finished record', () => {
+  let r = trackTransactions(new Map(), [{ pid: 1, startedAt: 1, ageMs: 1, queryStartedAt: 1 }], true);
+  r = trackTransactions(r.open, [{ pid: 1, startedAt: 1, ageMs: 6, queryStartedAt: 5 }], true);
+  r = trackTransactions(r.open, [], true);
+  assert.equal(r.finished[0]!.queryStartedAt, 5);
 });

@@ -9,14 +9,16 @@
 // - the observed transactions of this database (their last seen ages), for the p95 reading;
 // - the tail count (foreground-tail.ts): every writing transaction of the cluster that ended, with
 //   its estimated duration, and how many writing transactions there were, from the xid horizon
-//   less the xids this slice spent itself (own-xids.ts). The horizon is the cluster's, so the
-//   tail is every database's writers too: they share the server our batches load. A snapshot that
-//   cannot see some session's transaction (a role without pg_read_all_stats looking at another
-//   role's session) leaves that tail incomplete, and the drain reports none.
+//   less the xids this slice spent itself (own-xids.ts). Sessions that went idle lately are in
+//   the snapshot too: when a session went idle, or began its next transaction, bounds when its
+//   previous one ended (estimateDuration). The horizon is the cluster's, so the tail is every
+//   database's writers too: they share the server our batches load. A snapshot that cannot see
+//   some session's transaction (a role without pg_read_all_stats looking at another role's
+//   session) leaves that tail incomplete, and the drain reports none.
 import { sql } from 'kysely';
 import { APPLICATION_NAME, type Db } from '../../db/connect';
 import { SPREAD_POINTS, spreadDurations, type TailChunk } from '../../core/foreground-tail';
-import { estimateDuration, type FinishedTransaction, type InFlight, type OpenTransactions, to10Micros, trackTransactions } from '../../core/foreground-transactions';
+import { estimateDuration, type FinishedTransaction, type InFlight, type OpenTransactions, type SessionState, to10Micros, trackTransactions } from '../../core/foreground-transactions';
 import { type QuietMark } from './batch-clock';
 import { type OwnXids } from './own-xids';
 import { type PeriodicSampler, startPeriodicSampler } from './periodic-sampler';
@@ -25,6 +27,9 @@ import { type PeriodicSampler, startPeriodicSampler } from './periodic-sampler';
 export interface TailDrain {
   tail: TailChunk;
   quiet: TailChunk;
+  /** The server-clock gaps between consecutive snapshots, ms, oldest first: what each estimate's
+   *  error is as wide as (diagnostics: b2-reading-under-load measures how they stretch under load). */
+  gapsMs: number[];
 }
 
 export interface ForegroundObserver extends PeriodicSampler {
@@ -40,9 +45,14 @@ export interface ActivitySnapshot {
   /** Server clock at the snapshot, ms since the epoch. */
   atMs: number;
   transactions: InFlight[];
+  /** What each session (pid) shows: what tells when its previous transaction ended (estimateDuration). */
+  sessions: Map<number, SessionState>;
   /** Client sessions whose state this role may not see. */
   hidden: number;
 }
+
+/** How recently an idle session must have gone idle for the snapshot to show it (far beyond any gap between polls). */
+const IDLE_BOUND_MS = 250;
 
 /** pg_stat_activity and the xid horizon in one snapshot, as SQL (APPLICATION_NAME is a constant of ours). */
 const SNAPSHOT_SQL = `
@@ -52,6 +62,8 @@ const SNAPSHOT_SQL = `
            a.pid,
            extract(epoch FROM a.xact_start)::float8 * 1000 AS started_at,
            extract(epoch FROM h.at - a.xact_start)::float8 * 1000 AS age_ms,
+           extract(epoch FROM a.state_change)::float8 * 1000 AS idle_since,
+           extract(epoch FROM a.query_start)::float8 * 1000 AS query_started_at,
            a.backend_xid IS NOT NULL AS writer,
            a.datname = current_database() AS here,
            a.query = '<insufficient privilege>' AS hidden
@@ -60,7 +72,11 @@ const SNAPSHOT_SQL = `
         ON a.backend_type = 'client backend'
        AND a.pid <> pg_backend_pid()
        AND (a.query = '<insufficient privilege>'
-            OR (a.xact_start IS NOT NULL AND a.state <> 'idle' AND coalesce(a.application_name, '') NOT LIKE '${APPLICATION_NAME.replaceAll("'", "''")}%'))`;
+            OR (coalesce(a.application_name, '') NOT LIKE '${APPLICATION_NAME.replaceAll("'", "''")}%'
+                AND ((a.xact_start IS NOT NULL AND a.state <> 'idle')
+                     -- Idle only lately: when its last transaction ended (estimateDuration). Older idle
+                     -- sessions (a large idle pool) would only make the snapshot longer.
+                     OR (a.state = 'idle' AND a.state_change > h.at - interval '${IDLE_BOUND_MS} milliseconds'))))`;
 
 /**
  * The snapshot as a prepared statement on the observer's own connection: at one snapshot every
@@ -75,19 +91,25 @@ async function prepareSnapshot(db: Db): Promise<void> {
 
 /** One snapshot; `prepared`: through PREPARED_SNAPSHOT, which prepareSnapshot made on this connection. */
 export async function activitySnapshot(db: Db, prepared = false): Promise<ActivitySnapshot> {
-  type Row = { xmax: string; at_ms: number; pid: number | null; started_at: number | null; age_ms: number | null; writer: boolean | null; here: boolean | null; hidden: boolean | null };
+  type Row = { xmax: string; at_ms: number; pid: number | null; started_at: number | null; age_ms: number | null; idle_since: number | null; query_started_at: number | null; writer: boolean | null; here: boolean | null; hidden: boolean | null };
   const { rows } = await sql.raw<Row>(prepared ? `EXECUTE ${PREPARED_SNAPSHOT}` : SNAPSHOT_SQL).execute(db);
   const first = rows[0]!;
   const transactions: InFlight[] = [];
+  const sessions = new Map<number, SessionState>();
   let hidden = 0;
   for (const r of rows) {
     if (r.hidden) hidden += 1;
     else if (r.pid !== null && r.started_at !== null && r.age_ms !== null) {
       // Ages to 10 µs (to10Micros): the samples travel in workflow state, up to 600 of them.
-      transactions.push({ pid: r.pid, startedAt: r.started_at, ageMs: to10Micros(r.age_ms), writer: r.writer === true, here: r.here === true });
+      const t: InFlight = { pid: r.pid, startedAt: r.started_at, ageMs: to10Micros(r.age_ms), writer: r.writer === true, here: r.here === true };
+      if (r.query_started_at !== null) t.queryStartedAt = r.query_started_at;
+      transactions.push(t);
+      sessions.set(r.pid, { inTransactionSinceMs: r.started_at });
+    } else if (r.pid !== null && r.idle_since !== null) {
+      sessions.set(r.pid, r.query_started_at !== null ? { idleSinceMs: r.idle_since, lastQueryStartedAtMs: r.query_started_at } : { idleSinceMs: r.idle_since });
     }
   }
-  return { xmax: Number(first.xmax), atMs: first.at_ms, transactions, hidden };
+  return { xmax: Number(first.xmax), atMs: first.at_ms, transactions, sessions, hidden };
 }
 
 /** One snapshot of this database's transactions only (what the p95 reading observes). */
@@ -95,7 +117,7 @@ export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
   return (await activitySnapshot(db)).transactions.filter((t) => t.here !== false);
 }
 
-const emptyDrain = (): TailDrain => ({ tail: { count: 0, durations: [], spread: [] }, quiet: { count: 0, durations: [], spread: [] } });
+const emptyDrain = (): TailDrain => ({ tail: { count: 0, durations: [], spread: [] }, quiet: { count: 0, durations: [], spread: [] }, gapsMs: [] });
 
 /**
  * At most this many observed durations wait for a drain (a slice that stops draining must not grow
@@ -137,12 +159,13 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
     if (previous !== null) {
       // A transaction gone from this snapshot ended between the previous one and this.
       const gapMs = snapshot.atMs - previous.atMs;
-      const durationOf = (t: FinishedTransaction) => to10Micros(estimateDuration(t, gapMs));
-      // Each estimate with its spread durations (foreground-tail.ts: the correction for its error).
+      if (tail.gapsMs.length < MAX_TAIL_BUFFERED) tail.gapsMs.push(gapMs);
+      // Each estimate with its spread durations (foreground-tail.ts: the correction for its
+      // error), spread over the window in which it ended (estimateDuration).
       const add = (chunk: TailChunk, ended: FinishedTransaction[]) => {
-        const durations = ended.map(durationOf);
-        keep(chunk.durations, durations);
-        keep(chunk.spread!, durations.flatMap((d) => spreadDurations(d, gapMs).map(to10Micros)), SPREAD_POINTS);
+        const estimates = ended.map((t) => estimateDuration(t, gapMs, snapshot.atMs, snapshot.sessions.get(t.pid)));
+        keep(chunk.durations, estimates.map((e) => to10Micros(e.durationMs)));
+        keep(chunk.spread!, estimates.flatMap((e) => spreadDurations(e.durationMs, e.windowMs).map(to10Micros)), SPREAD_POINTS);
       };
       const writers = tracked.finished.filter((t) => t.writer);
       const count = snapshot.xmax - previous.xmax - (own - previous.own);
@@ -183,23 +206,30 @@ export const TAIL_CHUNK_MS = 100;
 export interface TailChunkCollector {
   /** The chunks so far; null once some drain could not count the tail. */
   chunks(): TailChunk[] | null;
+  /** Every gap between snapshots so far, ms (TailDrain.gapsMs). */
+  gapsMs(): number[];
   /** Stops draining, after one last drain. Idempotent. */
   stop(): void;
 }
 
 export function collectTailChunks(observer: ForegroundObserver): TailChunkCollector {
   const chunks: TailChunk[] = [];
+  const gaps: number[] = [];
   let complete = true;
   let timer: NodeJS.Timeout | null = null;
   const take = () => {
     const d = observer.drainTail();
     if (d === null) complete = false;
-    else chunks.push(d.tail);
+    else {
+      chunks.push(d.tail);
+      gaps.push(...d.gapsMs);
+    }
   };
   take();
   timer = setInterval(take, TAIL_CHUNK_MS);
   return {
     chunks: () => (complete ? chunks : null),
+    gapsMs: () => gaps,
     stop: () => {
       if (timer === null) return;
       clearInterval(timer);
