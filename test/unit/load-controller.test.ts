@@ -279,10 +279,10 @@ describe('foreground latency budget (canary)', () => {
   const rateOf = (d: { batchSize: number; sleepMs: number }) => d.batchSize / (d.batchSize * 0.1 + d.sleepMs);
 
   test('over budget: the rate falls by (target ÷ reading)², through the pause; far over, the batch shrinks too; window restarts', () => {
-    // 1.6 ms against 1.5: 1.07× the limit → rate × (0.85 / 1.07)² = 0.63, as a longer pause.
+    // 1.6 ms against 1.5: 1.07× the limit → rate × (0.8 / 1.07)² = 0.56, as a longer pause.
     const mild = decide(withCanary(1.6, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.6 }), config);
     assert.equal(mild.batchSize, 1000);
-    assert.equal(mild.sleepMs, 215); // 200 ms a cycle / 0.635 − 100 ms of batch
+    assert.equal(mild.sleepMs, 256); // 200 ms a cycle / 0.5625 − 100 ms of batch
     assert.ok(Math.abs(rateOf(mild) / rateOf({ batchSize: 1000, sleepMs: 100 }) - rateStepFor(1.6 / 1.5)) < 0.01);
     assert.deepEqual(mild.state.canaryWindow, []);
     // 4 ms: 2.7× → the step's floor, half the rate; over 1.2× the limit the batch shrinks too.
@@ -290,34 +290,34 @@ describe('foreground latency budget (canary)', () => {
     assert.equal(severe.batchSize, 800);
     assert.equal(severe.sleepMs, 240);
     assert.ok(Math.abs(rateOf(severe) / rateOf({ batchSize: 1000, sleepMs: 100 }) - MIN_RATE_STEP) < 0.01);
-    // From no pause at all, a small step still makes one.
-    assert.equal(decide(withCanary(1.4, { sleepMs: 0 }), quiet({ batchMs: 100, canaryMs: 1.4 }), config).sleepMs, 21);
+    // From no pause at all, a small step still makes one: 1.4 ms is 0.93×, step 0.73.
+    assert.equal(decide(withCanary(1.4, { sleepMs: 0 }), quiet({ batchMs: 100, canaryMs: 1.4 }), config).sleepMs, 37);
   });
 
   test('at the target (a step within ±5 %): hold, and judge the next window afresh', () => {
-    // 1.3 ms against 1.5 ms is 0.87× the limit, step 0.96.
-    const d = decide(withCanary(1.3, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.3 }), config);
+    // 1.22 ms against 1.5 ms is 0.81× the limit, step 0.97: within the dead band.
+    const d = decide(withCanary(1.22, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.22 }), config);
     assert.equal(d.batchSize, 1000);
     assert.equal(d.sleepMs, 100);
-    assert.match(d.reasons.join('\n'), /holding: canary p99 1\.30 ms against budget 1\.50 ms \(0\.87×, target 0\.85×\), at its target/);
+    assert.match(d.reasons.join('\n'), /holding: canary p99 1\.22 ms against budget 1\.50 ms \(0\.81×, target 0\.80×\), at its target/);
     assert.deepEqual(d.state.canaryWindow, []);
   });
 
   test('under the target: the batch grows by the rate step and the pause is set to match; at its bounds, the pause alone moves', () => {
-    // 1.0 ms against 1.5: 0.67× → step (0.85 / 0.67)² = 1.63, capped at 1.5.
-    const d = decide(withCanary(1.0, { sleepMs: 1000 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
+    // 0.9 ms against 1.5: 0.6× → step (0.8 / 0.6)² = 1.78, capped at 1.5.
+    const d = decide(withCanary(0.9, { sleepMs: 1000 }), quiet({ batchMs: 100, canaryMs: 0.9 }), config);
     assert.deepEqual([d.batchSize, d.sleepMs], [1500, 950]); // 1100 ms a cycle → 1500 rows in 733 ms
     assert.ok(Math.abs(rateOf(d) / rateOf({ batchSize: 1000, sleepMs: 1000 }) - 1.5) < 0.01);
-    const near = decide(withCanary(1.0, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.0 }), config);
+    const near = decide(withCanary(0.9, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 0.9 }), config);
     assert.deepEqual([near.batchSize, near.sleepMs], [1500, 50]);
     // Far under it (0.7 ms < half of 1.5 ms): the seed's fixed −100 ms too, which here reaches no pause.
     const far = decide(withCanary(0.7, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 0.7 }), config);
     assert.deepEqual([far.batchSize, far.sleepMs], [1500, 0]);
     // At maxBatchSize (10000 rows in 100 ms): the pause shrinks by the step instead.
-    const atMax = decide(withCanary(1.0, { sleepMs: 1000, batchSize: 10_000 }), quiet({ batchMs: 100, rows: 10_000, canaryMs: 1.0 }), config);
+    const atMax = decide(withCanary(0.9, { sleepMs: 1000, batchSize: 10_000 }), quiet({ batchMs: 100, rows: 10_000, canaryMs: 0.9 }), config);
     assert.deepEqual([atMax.batchSize, atMax.sleepMs], [10_000, 633]);
     // Over the target batch time (450 ms per 1000 rows allows 1111): only that far, and the pause makes up the rest.
-    const slowRows = decide(withCanary(1.0, { sleepMs: 1000 }), quiet({ batchMs: 450, canaryMs: 1.0 }), config);
+    const slowRows = decide(withCanary(0.9, { sleepMs: 1000 }), quiet({ batchMs: 450, canaryMs: 0.9 }), config);
     assert.equal(slowRows.batchSize, 1111);
     assert.equal(slowRows.sleepMs, 574); // 1111 rows in 500 ms + 574: 1.5 × the rate of 1000 in 450 + 1000
     assert.ok(Math.abs(1111 / (1111 * 0.45 + slowRows.sleepMs) / (1000 / (1000 * 0.45 + 1000)) - 1.5) < 0.01);
@@ -328,7 +328,7 @@ describe('foreground latency budget (canary)', () => {
     assert.equal(rateStepFor(0.1), MAX_RATE_STEP);
     assert.equal(rateStepFor(5), MIN_RATE_STEP);
     assert.equal(rateStepFor(Number.NaN), MAX_RATE_STEP);
-    assert.ok(rateStepFor(0.9) < 1 && rateStepFor(0.8) > 1);
+    assert.ok(rateStepFor(LATENCY_TARGET + 0.05) < 1 && rateStepFor(LATENCY_TARGET - 0.05) > 1);
     assert.equal(paceAt(2, 1000, 100, 100), 0, 'the pause is not negative');
     assert.equal(paceAt(0.5, 1000, 100, 100), 300);
     assert.equal(paceAt(0.5, 1000, 100, 100, 0.5), 150, 'half the batch, half the rate: the same pause');
@@ -376,14 +376,14 @@ describe('foreground latency budget (canary)', () => {
     assert.equal(calm.state.canaryOverPending, false);
 
     s = withCanaryBaseline(start(), 1);
-    const d = run(s, config.canaryWindow - 1, quiet({ batchMs: 100, canaryMs: 1 }));
+    const d = run(s, config.canaryWindow - 1, quiet({ batchMs: 100, canaryMs: 0.9 }));
     assert.deepEqual([d.batchSize, d.sleepMs], [1000, 100], 'no speed-up before the window is full');
-    assert.equal(decide(d.state, quiet({ batchMs: 100, canaryMs: 1 }), config).batchSize, 1500);
+    assert.equal(decide(d.state, quiet({ batchMs: 100, canaryMs: 0.9 }), config).batchSize, 1500);
   });
 
   test('one spike in the window is enough to back off (p99 of fewer than 100 samples is the max)', () => {
-    const s = { ...withCanary(1.0), canaryWindow: [...Array.from({ length: 19 }, () => 1.0), 1.7] };
-    assert.equal(canaryP99(s), 1.7);
+    const s = { ...withCanary(1.0), canaryWindow: [...Array.from({ length: 19 }, () => 1.0), 1.6] };
+    assert.equal(canaryP99(s), 1.6);
     assert.equal(decide(s, quiet({ batchMs: 100, canaryMs: 1.0 }), config).sleepMs, 256);
   });
 
@@ -416,7 +416,7 @@ describe('foreground latency budget (canary)', () => {
   });
 
   test('while the canary is measured, host CPU is advisory; memory is not', () => {
-    const cpu = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, cpuPercent: 90 }), config);
+    const cpu = decide(withCanary(0.9), quiet({ batchMs: 100, canaryMs: 0.9, cpuPercent: 90 }), config);
     assert.deepEqual([cpu.batchSize, cpu.sleepMs], [1500, 50], 'the canary\'s speed-up, not CPU\'s slow-down');
     assert.match(cpu.reasons.join('\n'), /cpu 90 % over 70 % \(advisory/);
     const critical = decide(withCanary(1.0), quiet({ batchMs: 100, canaryMs: 1.0, cpuPercent: 99 }), config);
@@ -472,7 +472,7 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     // the foreground's own p99 (FOREGROUND_QUANTILE).
     const stall = [...Array.from({ length: size - 4 }, () => 4), 100, 100, 100, 100];
     const d = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: stall }), config);
-    assert.equal(d.batchSize, 1500, 'p95 4 ms against a 6 ms budget: under the target');
+    assert.equal(d.batchSize, 1440, 'p95 4 ms against a 6 ms budget: 0.67×, under the target: step (0.8 / 0.67)² = 1.44');
     assert.match(d.reasons.join('\n'), /foreground p95 4 ms under budget 6 ms/);
     const slowTenth = [...Array.from({ length: size - size / 10 }, () => 4), ...Array.from({ length: size / 10 }, () => 12)];
     const over = decide(both({ sleepMs: 100 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: slowTenth }), config);
@@ -499,7 +499,7 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
 
   test('…and under the target lets it speed up though the canary reads over budget', () => {
     const d = decide(both({ sleepMs: 1000 }), quiet({ batchMs: 100, canarySamples: full(1.6), foregroundSamples: fgFull(4) }), config);
-    assert.deepEqual([d.batchSize, d.sleepMs], [1500, 950]);
+    assert.deepEqual([d.batchSize, d.sleepMs], [1440, 955], '4 ms against 6: rate × 1.44');
   });
 
   test('the canary stands in while too few foreground transactions arrive (or none was seen before the step)', () => {
@@ -591,7 +591,7 @@ describe('foreground latency budget (the tail count of its writing transactions)
 
   test('under the target it speeds up, though the p95 of observed transactions reads far over (their length bias)', () => {
     const d = decide(three({ sleepMs: 1000 }), quiet({ batchMs: 100, canarySamples: full(1), foregroundSamples: full(40), foregroundTail: tail(6) }), config);
-    assert.deepEqual([d.batchSize, d.sleepMs], [1500, 950]);
+    assert.deepEqual([d.batchSize, d.sleepMs], [1440, 955], '6 ms against 9: rate × 1.44');
     assert.match(d.reasons.join('\n'), /foreground p99 6 ms under budget 9 ms/);
   });
 
