@@ -16,7 +16,7 @@
 // canary and controller) driven in this process, so a point can start and stop on time; Temporal's
 // part, one activity round trip per slice, does not take part in load control.
 //
-//   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--rows 2000000]
+//   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
 //        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--json FILE]
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
@@ -124,6 +124,8 @@ async function main(): Promise<number> {
       window: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '5' },
       'adaptive-warmup': { type: 'string', default: '20' },
+      // The foreground alone for this long before the first point (see where it runs).
+      'first-warmup': { type: 'string', default: '60' },
       rows: { type: 'string', default: '2000000' },
       batches: { type: 'string', default: '300,1000,3000,10000' },
       pauses: { type: 'string', default: '0,10,50,200' },
@@ -148,6 +150,8 @@ async function main(): Promise<number> {
   // The controller starts at its initial settings and needs a while to find its pace (a real
   // migration runs for minutes to hours); fixed settings need no warm-up beyond the foreground's.
   const adaptiveWarmupS = Number(values['adaptive-warmup']);
+  const firstWarmupS = Number(values['first-warmup']);
+  if (!(Number.isInteger(firstWarmupS) && firstWarmupS >= 0)) throw new Error(`--first-warmup: whole seconds ≥ 0; got "${values['first-warmup']}"`);
   const rows = Number(values.rows);
   const observeIntervals = values['observe-intervals'].split(',').filter(Boolean).map(Number);
   const intervalsWrong = intervalsProblem(observeIntervals);
@@ -355,6 +359,15 @@ async function main(): Promise<number> {
   let seed = 12345;
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   const results: PointResult[] = [];
+  // The first point would otherwise run on a machine fresh from loading the table (cold caches
+  // and the load's aftermath, most likely). With the default options the shuffle puts the
+  // adaptive point first, and it measured its baselines there: canary 3.87 ms and tail count
+  // 6.53 ms where later reps read 2.8–2.9 and 4.5–5.8, a budget loose enough for 1.86× and 2.27×
+  // the steady foreground (BENCHMARKS.md, session 12).
+  if (firstWarmupS > 0) {
+    say(`the foreground alone for ${firstWarmupS} s before the first point …`);
+    await runProcess('pgbench', ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(firstWarmupS), '-f', scriptFile, '-D', `scale=${SCALE}`], pgEnv(url), work);
+  }
   const t0 = Date.now();
   for (let rep = 0; rep < reps; rep++) {
     const order = [...points];
