@@ -40,27 +40,33 @@ after(async () => {
 
 /**
  * `clients` sessions named `name`, each running transactions that last `holdMs()` ms (read at
- * every transaction, so a test can change it) back to back, until stopped. With `writes`, each
- * transaction first updates a random row of that table (created by createCounters), so it holds
- * an xid. stop() resolves to the number of transactions committed.
+ * every transaction, so a test can change it), `pauseMs` apart (0: back to back), until stopped.
+ * With `writes`, each transaction first updates a random row of that table (created by
+ * createCounters), so it holds an xid. stop() resolves to the number of transactions committed;
+ * `waitedMs` holds how long each one's client waited for it.
  */
-function startForeground(url: string, name: string, clients: number, holdMs: () => number, writes?: string): { stop(): Promise<number> } {
+function startForeground(url: string, name: string, clients: number, holdMs: () => number, writes?: string, pauseMs = 0): { stop(): Promise<number>; waitedMs: number[] } {
   let stopped = false;
   let committed = 0;
+  const waitedMs: number[] = [];
   const loops = Array.from({ length: clients }, async () => {
     const client = new pg.Client({ connectionString: url, application_name: name });
     await client.connect();
     try {
       while (!stopped) {
         const write = writes ? `UPDATE ${writes} SET n = n + 1 WHERE id = ${1 + Math.floor(Math.random() * COUNTERS)}; ` : '';
+        const started = performance.now();
         await client.query(`BEGIN; ${write}SELECT pg_sleep(${holdMs() / 1000}); COMMIT`);
+        waitedMs.push(performance.now() - started);
         committed += 1;
+        if (pauseMs > 0) await sleep(pauseMs);
       }
     } finally {
       await client.end();
     }
   });
   return {
+    waitedMs,
     async stop() {
       stopped = true;
       await Promise.all(loops);
@@ -149,22 +155,7 @@ describe('foreground observer', () => {
     // Clients that pause between transactions, as a web application's pooled connections do:
     // 3 ms writers every ~30 ms, polled every 10 ms. The middle of a 10 ms gap would read them at
     // 5 ms or more beyond their last seen age; their sessions' state_change reads them whole.
-    const clientMs: number[] = [];
-    let stopped = false;
-    const loops = Array.from({ length: 3 }, async () => {
-      const client = new pg.Client({ connectionString: database.url, application_name: 'shop' });
-      await client.connect();
-      try {
-        while (!stopped) {
-          const started = performance.now();
-          await client.query(`BEGIN; UPDATE idle_counters SET n = n + 1 WHERE id = ${1 + Math.floor(Math.random() * COUNTERS)}; SELECT pg_sleep(0.003); COMMIT`);
-          clientMs.push(performance.now() - started);
-          await sleep(30);
-        }
-      } finally {
-        await client.end();
-      }
-    });
+    const shop = startForeground(database.url, 'shop', 3, () => 3, 'idle_counters', 30);
     const drained = await target.db.connection().execute(async (conn) => {
       const o = startForegroundObserver(conn, { intervalMs: 10, quietAfterMs: 0 });
       await sleep(100);
@@ -174,8 +165,8 @@ describe('foreground observer', () => {
       await o.stop();
       return d;
     });
-    stopped = true;
-    await Promise.all(loops);
+    await shop.stop();
+    const clientMs = shop.waitedMs;
     assert.ok(drained !== null);
     const seen = drained.tail.durations;
     assert.ok(seen.length >= 20, `${seen.length} of ${clientMs.length} writers seen`);
