@@ -50,7 +50,7 @@ import { benchMigrationsDir, migrationId } from './lib/framework';
 import { intervalsProblem, startMultiIntervalObserver, tailCountQuantile } from './lib/multi-interval-observer';
 import { NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
 import { describeMachine, loadAverage, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
-import { latencies, pgEnv, runProcess } from './lib/pgbench';
+import { latencies, type LoggedTransaction, loggedTransactions, pgEnv, runProcess } from './lib/pgbench';
 import { fmt, fmtInt, markdownTable, median, percentile } from './lib/stats';
 
 const CLIENTS = 4;
@@ -88,6 +88,41 @@ let showInterval = false;
 const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${variantName(p.canary)}` : '');
 const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind) + intervalTag(p);
 
+/** One judgement of the controller against the truth it stands for. */
+interface JudgedWindow {
+  /** Its reading (the tail count's p99) ÷ its baseline, from "… p99 X ms … budget Y ms" (Y = budget × baseline). */
+  read: number;
+  /** pgbench's p99 over the transactions that ended since the previous judgement ÷ its pre-step p99. */
+  truth: number;
+}
+
+/** A judgement's reading as the decision log states it: its time and reading ÷ baseline. */
+interface Judgement {
+  at: number;
+  read: number;
+}
+
+/** "foreground p99 6.10 ms against budget 7.02 ms …" (also "under"/"over"): a judgement of the tail count. */
+const JUDGEMENT = /foreground p99 ([\d.]+) ms (?:against|under|over) budget ([\d.]+) ms/;
+
+/**
+ * Pairs each judgement inside [from, to] with pgbench's p99 over the stretch it judged (since the
+ * previous judgement), both as ratios: the reading to its baseline, pgbench's to its own p99 over
+ * `before` (the foreground alone just before the step). Where the two part, the controller steers
+ * by a reading that does not move as the foreground's p99 does.
+ */
+function readingsAgainstTruth(judgements: readonly Judgement[], txns: readonly LoggedTransaction[], before: { from: number; to: number }, from: number, to: number): JudgedWindow[] {
+  const p99Between = (a: number, b: number) => percentile(txns.filter((t) => t.endMs > a && t.endMs <= b).map((t) => t.latencyMs), 99);
+  const base = p99Between(before.from, before.to);
+  const out: JudgedWindow[] = [];
+  for (let i = 1; i < judgements.length; i++) {
+    const j = judgements[i]!;
+    if (j.at < from || j.at > to) continue;
+    out.push({ read: j.read, truth: p99Between(judgements[i - 1]!.at, j.at) / base });
+  }
+  return out;
+}
+
 interface PointResult {
   point: string;
   rep: number;
@@ -114,6 +149,14 @@ interface PointResult {
   sleepMs?: number;
   /** Adaptive: one line per slice (time, batches, controller settings, canary, reasons). */
   trace?: string[];
+  /** Adaptive: the controller's judgements inside the window, each its reading ÷ its baseline beside
+   *  pgbench's own p99 over the same stretch ÷ pgbench's p99 just before the step (readingsAgainstTruth). */
+  judged?: JudgedWindow[];
+  /** Adaptive: pgbench's p99 over the whole window ÷ its p99 just before the step. */
+  pooledTruth?: number;
+  /** Adaptive: pgbench's p99 while the controller measured its baselines (canary and observer
+   *  running, no batch yet) ÷ its p99 just before the step: what the instruments cost it. */
+  instrumentsCost?: number;
   load: string;
 }
 
@@ -191,7 +234,7 @@ async function main(): Promise<number> {
   onCleanup(() => target.close());
   // BENCH_TRACE=decisions: every judgement of the controller (its debug log, run-data-slice.ts), not
   // only each slice's last decision: a slice holds several, and its last one hides the others.
-  const decisionSink: { lines: string[] | null; since: number } = { lines: null, since: 0 };
+  const decisionSink: { lines: string[] | null; since: number; judgements: Judgement[]; firstDecisionAt: number } = { lines: null, since: 0, judgements: [], firstDecisionAt: Number.NaN };
   const traceDecisions = process.env.BENCH_TRACE === 'decisions';
   const logger = createLogger({
     level: traceDecisions ? 'debug' : 'error',
@@ -200,7 +243,10 @@ async function main(): Promise<number> {
         if (!decisionSink.lines) return;
         const entry = JSON.parse(line) as { msg?: string; reasons?: string[]; batchSize?: number; sleepMs?: number };
         const judged = (entry.reasons ?? []).filter((r) => !/advisory|gathering/.test(r));
+        if (entry.msg === 'load control decision' && Number.isNaN(decisionSink.firstDecisionAt)) decisionSink.firstDecisionAt = Date.now();
         if (entry.msg !== 'load control decision' || judged.length === 0) return;
+        const reading = judged.map((r) => JUDGEMENT.exec(r)).find((m) => m !== null);
+        if (reading) decisionSink.judgements.push({ at: Date.now(), read: (Number(reading[1]) * BUDGET) / Number(reading[2]) });
         decisionSink.lines.push(`${fmt((Date.now() - decisionSink.since) / 1000, 1)}s   judged → batch ${entry.batchSize} pause ${entry.sleepMs} ms: ${judged.join('; ').slice(0, 200)}`);
       },
     },
@@ -247,7 +293,8 @@ async function main(): Promise<number> {
     let rowsPerSecond = 0;
     let controller: ControllerState | null = null;
     const trace: string[] = [];
-    if (traceDecisions && point.kind === 'adaptive') Object.assign(decisionSink, { lines: trace, since: fgStart });
+    if (traceDecisions && point.kind === 'adaptive') Object.assign(decisionSink, { lines: trace, since: fgStart, judgements: [], firstDecisionAt: Number.NaN });
+    let stepStartedAt = Number.NaN;
     const observed: number[] = [];
     const observedAt = new Map<number, number[]>();
     let xidsCompleted = Number.NaN;
@@ -292,6 +339,7 @@ async function main(): Promise<number> {
       const step = plan!.steps.find(isDataStep) as DataStep;
       const input = { migrationId: id, runToken: `b2-${id}`, step, options: DEFAULT_RUN_OPTIONS };
       await new Promise((r) => setTimeout(r, preStepS * 1000));
+      stepStartedAt = Date.now();
       await activities.journalStart({ plan: plan!, run: { runToken: input.runToken, workflowId: 'b2', runId: 'b2' } });
       await activities.prepareDataStep(input);
       const lc = resolveLoadControl(plan!.loadControl);
@@ -325,6 +373,21 @@ async function main(): Promise<number> {
     await foreground;
     await observing;
     const lat = await latencies(work, prefix, windowFrom, windowTo);
+    // BENCH_TRACE=decisions: each judgement against pgbench's own p99 (the first second of the
+    // foreground left out of its pre-step p99: pgbench's connections starting).
+    let judged: JudgedWindow[] | undefined;
+    let pooledTruth: number | undefined;
+    let instrumentsCost: number | undefined;
+    if (traceDecisions && point.kind === 'adaptive') {
+      const txns = await loggedTransactions(work, prefix, fgStart, windowTo);
+      const before = { from: fgStart + 1000, to: stepStartedAt };
+      judged = readingsAgainstTruth(decisionSink.judgements, txns, before, windowFrom, windowTo);
+      const p99Between = (a: number, b: number) => percentile(txns.filter((t) => t.endMs > a && t.endMs <= b).map((t) => t.latencyMs), 99);
+      pooledTruth = percentile(lat, 99) / p99Between(before.from, before.to);
+      // The baselines are measured from the step's start to its first batch, whose decision is
+      // the first logged (a batch takes well under the 200 ms left out).
+      instrumentsCost = p99Between(stepStartedAt + 500, decisionSink.firstDecisionAt - 200) / p99Between(before.from, before.to);
+    }
     for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
     const c = controller as ControllerState | null;
     // The windows the controller would judge (foregroundWindowSize transactions each).
@@ -351,6 +414,7 @@ async function main(): Promise<number> {
           }
         : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
+      ...(judged && pooledTruth !== undefined ? { judged, pooledTruth, ...(instrumentsCost !== undefined ? { instrumentsCost } : {}) } : {}),
       load: loadAverage(),
     };
   };
@@ -386,6 +450,7 @@ async function main(): Promise<number> {
       );
       decisionSink.lines = null;
       if (r.trace && process.env.BENCH_TRACE) for (const line of r.trace) say(`    ${line}`);
+      if (r.judged) say(`    ${judgedSummary([r])}; each read/true: ${r.judged.map((j) => `${fmt(j.read)}/${fmt(j.truth)}`).join(' ')}`);
     }
   }
 
@@ -455,9 +520,21 @@ async function main(): Promise<number> {
     console.log(`${adaptive} controller at the end of each window (batch/pause): ${controllerEnd}`);
     console.log(`target ${adaptive} p99 ≤ ${BUDGET}× baseline: ${fmt(adaptiveP99)}× ${adaptiveP99 <= BUDGET ? 'MET' : 'MISSED'}`);
     console.log(`target ${adaptive} rows/s ≥ 0.8× oracle: ${fmt(adaptiveRows)}× ${adaptiveRows >= 0.8 ? 'MET' : 'MISSED'}`);
+    const judgedReps = results.filter((r) => r.point === adaptive && r.judged);
+    if (judgedReps.length > 0) console.log(`${adaptive} judgements against pgbench (BENCH_TRACE=decisions), all reps: ${judgedSummary(judgedReps)}`);
   }
   if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, variants, results, oracles: [...oracleOf].map(([variant, oracle]) => ({ ...variant, oracle })), baseP99 }, null, 2));
   return 0;
+}
+
+/** The controller's readings against pgbench's over the same windows, and pgbench's pooled ratio, over `reps`. */
+function judgedSummary(reps: readonly PointResult[]): string {
+  const all = reps.flatMap((r) => r.judged ?? []);
+  return (
+    `${all.length} judgements: reading × baseline median ${fmt(median(all.map((j) => j.read)))}, pgbench's p99 over the same windows × its pre-step p99 median ${fmt(median(all.map((j) => j.truth)))}` +
+    `, pooled over the window ${fmt(median(reps.map((r) => r.pooledTruth ?? Number.NaN)))}` +
+    `; pgbench's p99 while the baselines were measured (instruments on, no batch) × its pre-step p99 ${fmt(median(reps.map((r) => r.instrumentsCost ?? Number.NaN)))}`
+  );
 }
 
 runBench(main);

@@ -21,20 +21,31 @@ export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
   });
 }
 
-/** Latencies (ms) of transactions that ended inside [fromEpochMs, toEpochMs], from pgbench -l logs. */
-export async function latencies(logDir: string, prefix: string, fromEpochMs: number, toEpochMs: number): Promise<number[]> {
-  const out: number[] = [];
+/** A transaction pgbench logged (-l): when it ended (epoch ms) and how long it took (ms). */
+export interface LoggedTransaction {
+  endMs: number;
+  latencyMs: number;
+}
+
+/** Every transaction in pgbench's -l logs under `prefix` that ended inside [fromEpochMs, toEpochMs]. */
+export async function loggedTransactions(logDir: string, prefix: string, fromEpochMs: number, toEpochMs: number): Promise<LoggedTransaction[]> {
+  const out: LoggedTransaction[] = [];
   for (const file of await fsp.readdir(logDir)) {
     if (!file.startsWith(prefix)) continue;
     for (const line of (await fsp.readFile(path.join(logDir, file), 'utf8')).split('\n')) {
       // client_id transaction_no time script_no time_epoch time_us
       const f = line.split(' ');
       if (f.length < 6) continue;
-      const end = Number(f[4]) * 1000 + Number(f[5]) / 1000;
-      if (end >= fromEpochMs && end <= toEpochMs) out.push(Number(f[2]) / 1000);
+      const endMs = Number(f[4]) * 1000 + Number(f[5]) / 1000;
+      if (endMs >= fromEpochMs && endMs <= toEpochMs) out.push({ endMs, latencyMs: Number(f[2]) / 1000 });
     }
   }
   return out;
+}
+
+/** Latencies (ms) of transactions that ended inside [fromEpochMs, toEpochMs], from pgbench -l logs. */
+export async function latencies(logDir: string, prefix: string, fromEpochMs: number, toEpochMs: number): Promise<number[]> {
+  return (await loggedTransactions(logDir, prefix, fromEpochMs, toEpochMs)).map((t) => t.latencyMs);
 }
 
 /**
