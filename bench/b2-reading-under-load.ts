@@ -11,7 +11,9 @@
 //     of each pgbench_history row, the script writing clock_timestamp(): everything from BEGIN to
 //     the last statement before COMMIT), to tell latency the server cannot see from the reading's
 //     own error;
-//   - the tail count, corrected and plain, over the whole window;
+//   - the count of transactions seen ending, corrected and plain, over the whole window;
+//   - the p99 from the sightings (sightingTailQuantile: every writer in flight at every snapshot)
+//     at bands of 1, 2 and 4 ms (the controller reads SIGHTING_BAND_MS, foreground-tail.ts);
 //   - the observer's gaps between snapshots (p50/p90): the width of each estimate's error.
 // The ratios to the observer-only point of the same repetition are then compared: "read ÷ true"
 // is the corrected count's ratio over pgbench's.
@@ -23,7 +25,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { collectTailChunks, startForegroundObserver } from '../src/activities/load/foreground-observer';
 import { createOwnXids, type OwnXids } from '../src/activities/load/own-xids';
-import { addToTail, emptyTail, plainTailQuantile, tailQuantile } from '../src/core/foreground-tail';
+import { addToTail, countedTailQuantile, emptyTail, plainTailQuantile, sightingTailQuantile } from '../src/core/foreground-tail';
 import { DEFAULT_LOAD_CONTROL } from '../src/core/load-control-config';
 import { type Db, openTargetDatabase } from '../src/db/connect';
 import { latencies, pgbenchDatabase, pgEnv, runProcess } from './lib/pgbench';
@@ -66,7 +68,12 @@ interface PointResult {
   gapP50: number;
   gapP90: number;
   rowsPerSecond: number;
+  /** sightingTailQuantile over the window, for each of SIGHTING_BANDS_MS. */
+  sightingP99s: number[];
 }
+
+/** The band widths (ms) sightingTailQuantile is tried with. */
+const SIGHTING_BANDS_MS = [1, 2, 4];
 
 /** Batches of the backfill, until `to`: each one xid (spent before it runs, as a slice does), keyset on id, wrapping around. */
 async function runBackfill(db: Db, backfill: Backfill, to: number, ownXids: OwnXids): Promise<number> {
@@ -137,8 +144,10 @@ async function main(): Promise<number> {
         collector.stop();
         await observer.stop();
         const chunks = collector.chunks() ?? [];
-        const all = chunks.reduce((w, c) => addToTail(w, c.count, c.durations, 1e9, c.spread), emptyTail());
-        return { tailP99: tailQuantile(all), plainP99: plainTailQuantile(all), gaps: collector.gapsMs() };
+        const all = chunks.reduce((w, c) => addToTail(w, c.count, c.durations, 1e9, c.spread, c.sightings), emptyTail());
+        const seen = all.sightings!;
+        const sightingP99s = SIGHTING_BANDS_MS.map((band) => sightingTailQuantile(seen.agesMs, all.count, seen.spanMs / seen.snapshots, band));
+        return { tailP99: countedTailQuantile(all), plainP99: plainTailQuantile(all), gaps: collector.gapsMs(), sightingP99s };
       });
       const rows = await backfilling;
       await run;
@@ -154,9 +163,10 @@ async function main(): Promise<number> {
         gapP50: percentile(reading.gaps, 50), gapP90: percentile(reading.gaps, 90),
         // The backfill ran from before `from` to `to`: its rate over all of that.
         rowsPerSecond: rows / (windowS + 2),
+        sightingP99s: reading.sightingP99s,
       };
       results.push(r);
-      say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(24)} pgbench p99 ${fmt(r.clientP99, 2)} ms (server ${fmt(r.serverP99, 2)}), tail count ${fmt(r.tailP99, 2)} (plain ${fmt(r.plainP99, 2)}), gaps p50/p90 ${fmt(r.gapP50, 1)}/${fmt(r.gapP90, 1)} ms, ${fmtInt(r.rowsPerSecond)} rows/s, ${fmtInt(lat.length / windowS)} tps`);
+      say(`rep ${rep + 1}/${reps} ${name(mode).padEnd(24)} pgbench p99 ${fmt(r.clientP99, 2)} ms (server ${fmt(r.serverP99, 2)}), tail count ${fmt(r.tailP99, 2)} (plain ${fmt(r.plainP99, 2)}), gaps p50/p90 ${fmt(r.gapP50, 1)}/${fmt(r.gapP90, 1)} ms, sightings ${r.sightingP99s.map((v) => fmt(v, 2)).join('/')}, ${fmtInt(r.rowsPerSecond)} rows/s, ${fmtInt(lat.length / windowS)} tps`);
     }
   }
 
@@ -165,7 +175,7 @@ async function main(): Promise<number> {
   // Each point's ratio to the observer-only point of its own repetition, then the median.
   const baseOf = (r: PointResult) => results.find((b) => b.mode === 'observer' && b.rep === r.rep)!;
   const ratio = (m: Mode, f: (r: PointResult) => number) => median(of(m).map((r) => f(r) / f(baseOf(r))));
-  const levels = modes.map((m) => [name(m), fmtInt(med(m, (r) => r.rowsPerSecond)), fmt(med(m, (r) => r.clientP99), 2), fmt(med(m, (r) => r.serverP99), 2), fmt(med(m, (r) => r.tailP99), 2), fmt(med(m, (r) => r.plainP99), 2), `${fmt(med(m, (r) => r.gapP50), 1)}/${fmt(med(m, (r) => r.gapP90), 1)}`]);
+  const levels = modes.map((m) => [name(m), fmtInt(med(m, (r) => r.rowsPerSecond)), fmt(med(m, (r) => r.clientP99), 2), fmt(med(m, (r) => r.serverP99), 2), fmt(med(m, (r) => r.tailP99), 2), fmt(med(m, (r) => r.plainP99), 2), `${fmt(med(m, (r) => r.gapP50), 1)}/${fmt(med(m, (r) => r.gapP90), 1)}`, ...SIGHTING_BANDS_MS.map((_, i) => fmt(med(m, (r) => r.sightingP99s[i]!), 2))]);
   const ratios = backfills.map((m) => [
     name(m),
     fmt(ratio(m, (r) => r.clientP99), 2),
@@ -174,11 +184,15 @@ async function main(): Promise<number> {
     fmt(ratio(m, (r) => r.plainP99), 2),
     fmt(ratio(m, (r) => r.gapP50), 2),
     fmt(median(of(m).map((r) => r.tailP99 / baseOf(r).tailP99 / (r.clientP99 / baseOf(r).clientP99))), 2),
+    ...SIGHTING_BANDS_MS.flatMap((_, i) => [
+      fmt(ratio(m, (r) => r.sightingP99s[i]!), 2),
+      fmt(median(of(m).map((r) => r.sightingP99s[i]! / baseOf(r).sightingP99s[i]! / (r.clientP99 / baseOf(r).clientP99))), 2),
+    ]),
   ]);
   console.log(`\nThe reading under load: pgbench tpcb-like (mtime = clock_timestamp()), ${CLIENTS} clients, scale ${SCALE}; observer every ${DEFAULT_LOAD_CONTROL.foregroundIntervalMs} ms; window ${windowS} s; ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'backfill rows/s', 'pgbench p99 ms', 'server-side p99 ms', 'tail count p99 ms', 'plain', 'gap p50/p90 ms'], levels));
+  console.log(markdownTable(['point', 'backfill rows/s', 'pgbench p99 ms', 'server-side p99 ms', 'tail count p99 ms', 'plain', 'gap p50/p90 ms', ...SIGHTING_BANDS_MS.map((b) => `sightings ${b} ms band p99 ms`)], levels));
   console.log('\nRatios to the observer-only point of the same repetition (medians):\n');
-  console.log(markdownTable(['point', 'pgbench p99 ×', 'server-side p99 ×', 'tail count ×', 'plain ×', 'gap p50 ×', 'read ÷ true'], ratios));
+  console.log(markdownTable(['point', 'pgbench p99 ×', 'server-side p99 ×', 'tail count ×', 'plain ×', 'gap p50 ×', 'read ÷ true', ...SIGHTING_BANDS_MS.flatMap((b) => [`sightings ${b} ms ×`, 'its read ÷ true'])], ratios));
   return 0;
 }
 

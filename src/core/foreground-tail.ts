@@ -28,9 +28,28 @@
 // (BENCHMARKS.md, session 11). What stays low is the thinning: a transaction shorter than the gap
 // is seen only in proportion to its length. A factor that is the same before and during the step
 // cancels in the ratio; an added constant does not.
+//
+// The thinning turned out not to cancel (session 13): beside B2's pgbench, a 3.5 ms p99 polled
+// every 10 ms, the corrected count's ratio read 0.78–0.81 of pgbench's own under a backfill. So a
+// window now reads its p99 from its sightings (sightingTailQuantile, below: every writer in flight
+// at every snapshot, at its age), which need no transaction to be seen ending and read that ratio
+// at 0.98–1.03. N, the count, is what both readings divide by. The count of those seen ending
+// remains the reading of a window that holds no sightings (states from before them) or too few.
 
 /** The quantile the tail count reads. */
 export const TAIL_QUANTILE = 0.99;
+
+/** The ages of writing transactions in flight at each snapshot (sightingTailQuantile's evidence). */
+export interface Sightings {
+  /** Every sighting's age, ms (any order in a chunk; longest first, at most SIGHTINGS_PER_KEPT ×
+   *  the window's keep, in a window). */
+  agesMs: number[];
+  /** The snapshots they come from, and the time those stand for (the sum of their gaps), ms. */
+  snapshots: number;
+  spanMs: number;
+}
+
+export const emptySightings = (): Sightings => ({ agesMs: [], snapshots: 0, spanMs: 0 });
 
 /** A window of the foreground's writing transactions: how many ended, and the longest of them. */
 export interface TailWindow {
@@ -41,9 +60,12 @@ export interface TailWindow {
   /** The longest of their spread durations (SPREAD_POINTS per transaction), longest first, at most
    *  SPREAD_POINTS × `keep`. Absent (states and chunks from before it): no correction. */
   spreadLongest?: number[];
+  /** The longest sightings over the window (tailQuantile reads the p99 from them). Absent (states
+   *  and chunks from before them, or a chunk that came without): the count of those seen ending reads it. */
+  sightings?: Sightings;
 }
 
-export const emptyTail = (): TailWindow => ({ count: 0, longest: [], spreadLongest: [] });
+export const emptyTail = (): TailWindow => ({ count: 0, longest: [], spreadLongest: [], sightings: emptySightings() });
 
 /** What an observer hands over at once: transactions counted, and the durations of those observed (any order). */
 export interface TailChunk {
@@ -51,6 +73,8 @@ export interface TailChunk {
   durations: number[];
   /** SPREAD_POINTS spread durations for each of `durations` (spreadDurations), any order. */
   spread?: number[];
+  /** The sightings of the snapshots in this chunk. */
+  sightings?: Sightings;
 }
 
 /**
@@ -83,11 +107,30 @@ export const MAX_SPREAD_CORRECTION = 0.5;
 export const tailKeep = (windowTransactions: number): number => Math.max(1, Math.ceil((1 - TAIL_QUANTILE) * windowTransactions * 4 - 1e-9));
 
 /**
- * Adds `count` transactions, of which `durations` were observed (with their `spread` durations),
- * keeping the `keep` longest. A window that ever got durations without their spread stops
- * correcting (spreadLongest undefined): its spread would be missing transactions.
+ * A window keeps this many times `keep` sightings, the longest: the sightings quantile needs every
+ * one from its band up, which at B2's rate is a few, but a stall seen in many snapshots adds one
+ * per snapshot (a 100 ms one, nine at a 10 ms poll).
  */
-export function addToTail(window: TailWindow, count: number, durations: readonly number[], keep: number, spread?: readonly number[]): TailWindow {
+export const SIGHTINGS_PER_KEPT = 5;
+
+/**
+ * The sightings quantile's band, ms. The sightings a band needs do not depend on how wide the
+ * tail is, only on the band over the gap: (1 − q) × count × band / gap, about 4 in a window of
+ * 2,000 transactions at 11 ms gaps. A narrower band smears less and holds fewer. Beside B2's
+ * pgbench under a backfill, 1 ms read its ratio 1.09–1.12 of pgbench's, 2 ms 0.98–1.03 and 4 ms
+ * 0.87; in a simulated stream (test/unit/foreground-tail.test.ts' stream) a 2,000-transaction
+ * window read 0.91–1.11 of its true p99 (p10–p90) at 2 ms, where the count of those seen ending
+ * read 0.76–0.94.
+ */
+export const SIGHTING_BAND_MS = 2;
+
+/**
+ * Adds `count` transactions, of which `durations` were observed (with their `spread` durations),
+ * keeping the `keep` longest, and the `sightings` of the snapshots that saw them. A window that
+ * ever got durations without their spread stops correcting (spreadLongest undefined): its spread
+ * would be missing transactions. Likewise a chunk without sightings ends the window's sightings.
+ */
+export function addToTail(window: TailWindow, count: number, durations: readonly number[], keep: number, spread?: readonly number[], sightings?: Sightings): TailWindow {
   const added = Number.isFinite(count) ? count : 0;
   const valid = (d: number) => Number.isFinite(d) && d >= 0;
   const kept = durations.filter(valid);
@@ -95,16 +138,36 @@ export function addToTail(window: TailWindow, count: number, durations: readonly
   const spreadComplete = window.spreadLongest !== undefined && (kept.length === 0 || (spread !== undefined && spread.length === SPREAD_POINTS * durations.length));
   const next: TailWindow = { count: Math.max(0, window.count + added), longest };
   if (spreadComplete) next.spreadLongest = [...window.spreadLongest!, ...(spread ?? []).filter(valid)].sort((a, b) => b - a).slice(0, SPREAD_POINTS * Math.max(1, keep));
+  const seen = window.sightings;
+  if (seen !== undefined && sightings !== undefined && Number.isFinite(sightings.snapshots) && Number.isFinite(sightings.spanMs)) {
+    next.sightings = {
+      agesMs: [...seen.agesMs, ...sightings.agesMs.filter(valid)].sort((a, b) => b - a).slice(0, SIGHTINGS_PER_KEPT * Math.max(1, keep)),
+      snapshots: seen.snapshots + Math.max(0, sightings.snapshots),
+      spanMs: seen.spanMs + Math.max(0, sightings.spanMs),
+    };
+  }
   return next;
 }
 
 /**
- * The duration exceeded by (1 − q) of the window's transactions: the (1 − q) × count-th longest
- * observed, corrected for the estimates' error (see the top of this file) when the window carries
- * its spread durations. Fewer observed than that rank: the quantile lies below everything
- * observed, so the shortest observed one bounds it (0 with none observed).
+ * The duration exceeded by (1 − q) of the window's transactions: from its sightings
+ * (sightingTailQuantile) when it has them and some band of them holds enough; else the
+ * (1 − q) × count-th longest observed, corrected for the estimates' error (see the top of this
+ * file) when the window carries its spread durations. Fewer observed than that rank: the
+ * quantile lies below everything observed, so the shortest observed one bounds it (0 with none
+ * observed).
  */
 export function tailQuantile(window: TailWindow, q: number = TAIL_QUANTILE): number {
+  const seen = window.sightings;
+  if (seen !== undefined && seen.snapshots > 0 && seen.spanMs > 0) {
+    const fromSightings = sightingTailQuantile(seen.agesMs, window.count, seen.spanMs / seen.snapshots, SIGHTING_BAND_MS, q);
+    if (Number.isFinite(fromSightings)) return fromSightings;
+  }
+  return countedTailQuantile(window, q);
+}
+
+/** The count of those seen ending, corrected (tailQuantile without the sightings). */
+export function countedTailQuantile(window: TailWindow, q: number = TAIL_QUANTILE): number {
   const rank = tailRank(window, q);
   const plain = window.longest[Math.min(rank, window.longest.length) - 1] ?? 0;
   const spread = window.spreadLongest;
@@ -114,7 +177,7 @@ export function tailQuantile(window: TailWindow, q: number = TAIL_QUANTILE): num
 }
 
 /** The plain count, without the correction (for comparison: b2-observer-cost). */
-export const plainTailQuantile = (window: TailWindow, q: number = TAIL_QUANTILE): number => tailQuantile({ count: window.count, longest: window.longest }, q);
+export const plainTailQuantile = (window: TailWindow, q: number = TAIL_QUANTILE): number => countedTailQuantile({ count: window.count, longest: window.longest }, q);
 
 const tailRank = (window: TailWindow, q: number): number => Math.max(1, Math.round((1 - q) * window.count));
 
@@ -140,7 +203,7 @@ export function tailWindowsOf(drains: readonly TailChunk[], size: number): TailW
   const keep = tailKeep(size);
   let current = emptyTail();
   for (const d of drains) {
-    current = addToTail(current, d.count, d.durations, keep, d.spread);
+    current = addToTail(current, d.count, d.durations, keep, d.spread, d.sightings);
     if (current.count >= size) {
       out.push(current);
       current = emptyTail();
@@ -157,4 +220,33 @@ export function tailBaseline(drains: readonly TailChunk[], size: number, minWind
   const mid = Math.floor(values.length / 2);
   const value = values.length % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
   return value > 0 ? value : null;
+}
+
+/**
+ * The foreground's q-quantile from its sightings: the ages of its writing transactions in flight
+ * at each snapshot (every sighting, not only a transaction's last).
+ *
+ * Why: a snapshot finds, on average, λ × ∫ₓ^{x+h} S(y) dy transactions whose age lies in
+ * [x, x + h), where λ is their rate and S(y) the share of them that run longer than y (each
+ * snapshot a look at a random moment of a steady stream). Over a window of `count` transactions
+ * and snapshots `meanGapMs` apart, the sightings in that band number count × ∫ S / meanGapMs,
+ * whatever the gap, so S(x) ≈ (sightings in the band) × meanGapMs / (count × h). No transaction
+ * has to be seen ending, so none has to outlast the gap to be counted, and the band's width, not
+ * the gap's, is the only smear. Counting those seen ending misses that: a transaction shorter
+ * than the gap is seen with a chance of its length over the gap, and beside B2's pgbench (a
+ * 3.5 ms p99, 11 ms gaps) that count's ratio read 0.78–0.81 of pgbench's own under a backfill
+ * where the sightings' read 0.98–1.03 (bench/b2-reading-under-load.ts, BENCHMARKS.md session 13).
+ *
+ * The quantile is the middle of the band where, from the longest down, a band of `bandMs` first
+ * holds the (1 − q) × count × bandMs / meanGapMs sightings that S = 1 − q calls for; NaN when none does.
+ */
+export function sightingTailQuantile(sightingsMs: readonly number[], count: number, meanGapMs: number, bandMs: number, q: number = TAIL_QUANTILE): number {
+  if (!(count > 0 && meanGapMs > 0 && bandMs > 0)) return Number.NaN;
+  const needed = Math.max(1, Math.round(((1 - q) * count * bandMs) / meanGapMs));
+  const longestFirst = sightingsMs.filter((a) => Number.isFinite(a) && a >= 0).sort((a, b) => b - a);
+  for (let i = 0; i + needed - 1 < longestFirst.length; i++) {
+    const lowest = longestFirst[i + needed - 1]!;
+    if (longestFirst[i]! - lowest < bandMs) return lowest + bandMs / 2;
+  }
+  return Number.NaN;
 }

@@ -41,7 +41,7 @@
 // traffic directly, and the worker's CPU is often not even the database host's (on a shared box,
 // the foreground alone can keep CPU above 70 % and would otherwise stall the migration for good).
 // Memory stays binding: running out of it is a cliff that latency does not announce.
-import { addToTail, emptyTail, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
+import { addToTail, emptyTail, type Sightings, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
 import { to10Micros } from './foreground-transactions';
 import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
 
@@ -430,7 +430,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // The tail count, when it measured a baseline before the step and counts now.
   const tailInUse = canaryEnabled(config) && s.foregroundTailBaselineMs !== null && s.foregroundTailBaselineMs !== undefined && x.foregroundTail !== null;
   let tailWindow = s.foregroundTail ?? emptyTail();
-  if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow), x.foregroundTail.spread);
+  if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow), x.foregroundTail.spread, x.foregroundTail.sightings);
   const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, reasons);
   const tailSignal = tailSignalOf(b);
   // A full window that counted transactions it could not observe is no reading (tailReadable):
@@ -713,7 +713,7 @@ function remeasureTailBaseline(
   reasons: string[],
 ): { baselineMs: number | null; quietWindow: TailWindow } {
   if (!inUse || baselineMs === null) return { baselineMs, quietWindow };
-  const window = fresh === null ? quietWindow : addToTail(quietWindow, fresh.count, fresh.durations, tailKeep(size), fresh.spread);
+  const window = fresh === null ? quietWindow : addToTail(quietWindow, fresh.count, fresh.durations, tailKeep(size), fresh.spread, fresh.sightings);
   if (window.count < size) return { baselineMs, quietWindow: window };
   const idle = tailReadable(window, tailKeep(size)) ? tailQuantile(window) : 0;
   return { baselineMs: settleBaseline('foreground tail', baselineMs, floorMs, idle > 0 ? idle : null, reasons), quietWindow: emptyTail() };
@@ -926,7 +926,8 @@ function sanitizeSample(sample: Partial<LoadSample> | null | undefined): CleanSa
     // spent) but not be absurd; a window's count is kept ≥ 0 (addToTail).
     const count = typeof t.count === 'number' && Number.isFinite(t.count) ? Math.max(-MAX_COUNT, Math.min(t.count, MAX_COUNT)) : null;
     const spread = msList(t.spread);
-    return count === null ? null : { count, durations: msList(t.durations) ?? [], ...(spread !== null ? { spread } : {}) };
+    const seen = sightingsOf(t.sightings);
+    return count === null ? null : { count, durations: msList(t.durations) ?? [], ...(spread !== null ? { spread } : {}), ...(seen !== null ? { sightings: seen } : {}) };
   }
 }
 
@@ -973,7 +974,17 @@ function tailWindowOrEmpty(v: unknown, size: number): TailWindow {
   const longest = Array.isArray(t.longest) ? t.longest.map(msOrNull).filter((x): x is number => x !== null) : [];
   // Its spread durations only if every one of them survived: addToTail drops a partial list.
   const spread = Array.isArray(t.spreadLongest) ? t.spreadLongest.map(msOrNull) : [];
-  return addToTail(emptyTail(), count, longest, tailKeep(size), spread.includes(null) ? undefined : (spread as number[]));
+  return addToTail(emptyTail(), count, longest, tailKeep(size), spread.includes(null) ? undefined : (spread as number[]), sightingsOf(t.sightings) ?? undefined);
+}
+
+/** Stored or sampled sightings, repaired; null when absent or not whole (a window then reads by its count). */
+function sightingsOf(v: unknown): Sightings | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const t = v as Partial<Sightings>;
+  const ages = Array.isArray(t.agesMs) ? t.agesMs.map(msOrNull) : null;
+  const whole = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+  if (ages === null || ages.includes(null) || !whole(t.snapshots) || !whole(t.spanMs)) return null;
+  return { agesMs: ages as number[], snapshots: Math.min(t.snapshots, MAX_COUNT), spanMs: Math.min(t.spanMs, MAX_MS) };
 }
 
 /** A stored duration: a finite, non-negative number (capped), else null. */

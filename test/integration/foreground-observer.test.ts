@@ -14,6 +14,7 @@ import { createOwnXids } from '../../src/activities/load/own-xids';
 import { createMigrationRegistry } from '../../src/activities/migration-registry';
 import { loadMigrations } from '../../src/client/load-migrations';
 import { type DataStep, isDataStep } from '../../src/core/data-plan';
+import { addToTail, emptyTail, tailQuantile } from '../../src/core/foreground-tail';
 import { resolveLoadControl } from '../../src/core/load-control-config';
 import { type ControllerState, initialControllerState } from '../../src/core/load-controller';
 import { DEFAULT_RUN_OPTIONS } from '../../src/core/run-options';
@@ -175,6 +176,35 @@ describe('foreground observer', () => {
     const spreads = drained.tail.spread!;
     const exact = seen.filter((d, i) => spreads.slice(4 * i, 4 * i + 4).every((s) => s === d)).length;
     assert.ok(exact >= seen.length * 0.8, `${exact} of ${seen.length} read with no error to spread`);
+  });
+});
+
+describe('the foreground\'s p99 from its sightings', () => {
+  test('writers shorter than the gap between snapshots: every one in flight at a snapshot is a sighting, and a band of them reads the p99', async () => {
+    await createCounters(database.url, 'sighting_counters');
+    // 2 ms writers and every tenth a 6 ms one, back to back, polled every 10 ms: the p99 is a 6 ms
+    // writer, which a snapshot catches less often than not.
+    let n = 0;
+    const shop = startForeground(database.url, 'shop', 3, () => (++n % 10 === 0 ? 6 : 2), 'sighting_counters');
+    const drained = await target.db.connection().execute(async (conn) => {
+      const o = startForegroundObserver(conn, { intervalMs: 10, quietAfterMs: 0 });
+      await sleep(200);
+      o.drainTail();
+      await sleep(3000);
+      const d = o.drainTail();
+      await o.stop();
+      return d;
+    });
+    await shop.stop();
+    assert.ok(drained !== null);
+    const seen = drained.tail.sightings!;
+    assert.ok(seen.snapshots >= 100, `${seen.snapshots} snapshots`);
+    assert.ok(seen.agesMs.length > 0 && seen.spanMs > 0);
+    const read = tailQuantile(addToTail(emptyTail(), drained.tail.count, drained.tail.durations, 1e9, drained.tail.spread, seen));
+    const clients = [...shop.waitedMs].sort((a, b) => a - b);
+    const clientP99 = clients[Math.ceil(clients.length * 0.99) - 1]!;
+    // The server's duration is within what its client waited; pg_sleep(0.006) holds it 6 ms at least.
+    assert.ok(read >= 5 && read <= clientP99 + 1, `sightings read ${read} ms; the clients' p99 ${clientP99.toFixed(2)} ms`);
   });
 });
 

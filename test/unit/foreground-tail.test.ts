@@ -1,7 +1,7 @@
 // The tail count: the foreground's p99 as the duration 1 % of its writing transactions exceeded.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addToTail, emptyTail, MAX_SPREAD_CORRECTION, plainTailQuantile, SPREAD_POINTS, spreadDurations, tailBaseline, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../../src/core/foreground-tail';
+import { addToTail, countedTailQuantile, emptyTail, MAX_SPREAD_CORRECTION, plainTailQuantile, sightingTailQuantile, SPREAD_POINTS, spreadDurations, tailBaseline, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../../src/core/foreground-tail';
 
 test('the p99 is the (1 % × count)-th longest observed, whatever the short ones are', () => {
   const longest = [40, 30, 25, 21, 20, 19, 18, 17, 16, 15, 14];
@@ -109,4 +109,74 @@ test('the correction never takes more than half of the plain reading', () => {
   const w = addToTail(emptyTail(), 100, [2, 1], tailKeep(100), [...spreadDurations(2, 40), ...spreadDurations(1, 40)]);
   assert.equal(tailQuantile(w), 2 * (1 - MAX_SPREAD_CORRECTION));
   assert.equal(plainTailQuantile(w), 2);
+});
+
+/**
+ * A foreground as the observer meets it: `clients` sessions running transactions back to back
+ * (0.2 ms between them) for `seconds`, each lasting what `stretch` × a draw from the distribution
+ * above gives, and a snapshot every `gapMs` that sees each session's transaction in flight, if any.
+ * Returns the true p99 of the transactions that ended, their count, every sighting's age, and the
+ * tail count's estimates (last seen age + half the gap, with their spread), as the observer makes them.
+ */
+function stream(options: { clients: number; seconds: number; gapMs: number; stretch: number; seed: number }) {
+  let x = options.seed;
+  const random = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const endMs = options.seconds * 1000;
+  const durations: number[] = [];
+  const sightings: number[] = [];
+  const estimates: number[] = [];
+  const spread: number[] = [];
+  const phase = random() * options.gapMs;
+  for (let c = 0; c < options.clients; c++) {
+    let start = random() * 3;
+    while (start < endMs) {
+      const d = options.stretch * (1 + 2 * random() + (random() < 0.05 ? 5 * random() : 0));
+      const end = start + d;
+      if (end <= endMs) durations.push(d);
+      // Snapshots inside [start, end): phase + k × gap.
+      let lastAge = -1;
+      for (let k = Math.ceil((start - phase) / options.gapMs); phase + k * options.gapMs < end; k++) {
+        const age = phase + k * options.gapMs - start;
+        sightings.push(age);
+        lastAge = age;
+      }
+      if (lastAge >= 0 && end <= endMs) {
+        estimates.push(lastAge + options.gapMs / 2);
+        spread.push(...spreadDurations(lastAge + options.gapMs / 2, options.gapMs));
+      }
+      start = end + 0.2;
+    }
+  }
+  const sorted = [...durations].sort((a, b) => b - a);
+  const count = durations.length;
+  const tail = addToTail(emptyTail(), count, estimates, tailKeep(count), spread);
+  return { truth: sorted[Math.round(count * 0.01) - 1]!, count, sightings, tail };
+}
+
+test('sightings read the p99 of a tail shorter than the gap, and its ratio when the foreground slows', () => {
+  const gapMs = 11;
+  for (const seed of [1, 2, 3]) {
+    const before = stream({ clients: 4, seconds: 60, gapMs, stretch: 1, seed });
+    const during = stream({ clients: 4, seconds: 60, gapMs, stretch: 1.6, seed: seed + 10 });
+    const read = (s: typeof before) => sightingTailQuantile(s.sightings, s.count, gapMs, 2);
+    assert.ok(Math.abs(read(before) / before.truth - 1) < 0.1, `sightings read ${read(before)} for ${before.truth}`);
+    const trueRatio = during.truth / before.truth;
+    const sightingRatio = read(during) / read(before);
+    assert.ok(Math.abs(sightingRatio / trueRatio - 1) < 0.1, `sightings' ratio ${sightingRatio} for ${trueRatio}`);
+    // The count of those seen ending sees a transaction shorter than the gap only in proportion to
+    // its length, and each at an age uniform over it: its level and its ratio both come out wrong
+    // (here 0.8 of the level and 1.76–1.82 for 1.6; beside B2's real pgbench the ratio came out
+    // compressed instead, BENCHMARKS.md session 13). What the sightings read does not depend on it.
+    const counted = (s: typeof before) => countedTailQuantile(s.tail);
+    assert.ok(Math.abs(counted(before) / before.truth - 1) > 0.1, `the count read ${counted(before)} for ${before.truth}`);
+    assert.ok(Math.abs(counted(during) / counted(before) / trueRatio - 1) > 0.05, `the count's ratio ${counted(during) / counted(before)} for ${trueRatio}`);
+  }
+});
+
+test('sightings: no band holds enough of them, or nothing to read', () => {
+  assert.ok(Number.isNaN(sightingTailQuantile([], 1000, 10, 2)));
+  assert.ok(Number.isNaN(sightingTailQuantile([5, 6], 0, 10, 2)));
+  // 1 % of 10,000 transactions over a 2 ms band, snapshots 10 ms apart: 20 sightings wanted.
+  assert.ok(Number.isNaN(sightingTailQuantile(Array.from({ length: 19 }, (_, i) => 4 + i * 0.01), 10_000, 10, 2)));
+  assert.equal(sightingTailQuantile([...Array.from({ length: 20 }, (_, i) => 4 + i * 0.01), 50, 40], 10_000, 10, 2), 5);
 });

@@ -661,6 +661,23 @@ describe('foreground latency budget (the tail count of its writing transactions)
     assert.match(broken.reasons.join('\n'), /foreground p99 10 ms against budget 9/, 'a damaged spread list: the plain count');
   });
 
+  test('the reading is the sightings\' quantile when the observer hands them over, through JSON; without them, or damaged, the count', () => {
+    // 2,000 transactions, snapshots 10 ms apart: a 2 ms band at the p99 wants 0.01 × 2000 × 2 / 10
+    // = 4 sightings; the longest four lie within it from 7 ms, so the p99 is the band's middle, 8 ms.
+    const sightings = (ages: number[], snapshots: number) => ({ agesMs: ages, snapshots, spanMs: snapshots * 10 });
+    const first = { ...tail(18, size / 2), sightings: sightings([7.3, 7.2, 1, 2], 100) };
+    const second = { ...tail(18, size / 2), sightings: sightings([7.1, 7, 12, 30, 3], 100) };
+    const partial = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, foregroundTail: first }), config);
+    const json = JSON.parse(JSON.stringify(partial.state)) as ControllerState;
+    assert.equal(json.foregroundTail?.sightings?.snapshots, 100, 'the window keeps its sightings');
+    const d = decide(json, quiet({ batchMs: 100, foregroundTail: second }), config);
+    assert.match(d.reasons.join('\n'), /foreground p99 8 ms against budget 9/, d.reasons.join('\n'));
+    const without = decide(json, quiet({ batchMs: 100, foregroundTail: tail(18, size / 2) }), config);
+    assert.match(without.reasons.join('\n'), /foreground p99 18 ms against budget 9/, 'a chunk without sightings: the count');
+    const damaged = decide({ ...json, foregroundTail: { ...json.foregroundTail!, sightings: { agesMs: ['x'], snapshots: 1, spanMs: 10 } as never } }, quiet({ batchMs: 100, foregroundTail: second }), config);
+    assert.match(damaged.reasons.join('\n'), /foreground p99 18 ms against budget 9/, 'damaged sightings: the count');
+  });
+
   test('state that went through JSON or holds garbage still decides within bounds', () => {
     const garbage = { ...three(), foregroundTail: { count: Number.NaN, longest: ['x', -1, 5] }, foregroundQuietTail: null, foregroundTailBaselineMs: -2 } as unknown as ControllerState;
     const d = decide(garbage, quiet({ batchMs: 100, foregroundTail: { count: Number.POSITIVE_INFINITY, durations: [Number.NaN] } as never }), config);

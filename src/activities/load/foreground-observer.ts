@@ -17,8 +17,8 @@
 //   session) leaves that tail incomplete, and the drain reports none.
 import { sql } from 'kysely';
 import { APPLICATION_NAME, type Db } from '../../db/connect';
-import { SPREAD_POINTS, spreadDurations, type TailChunk } from '../../core/foreground-tail';
-import { estimateDuration, type FinishedTransaction, type InFlight, type OpenTransactions, type SessionState, to10Micros, trackTransactions } from '../../core/foreground-transactions';
+import { emptySightings, SPREAD_POINTS, spreadDurations, type TailChunk } from '../../core/foreground-tail';
+import { estimateDuration, type FinishedTransaction, type InFlight, type OpenTransaction, type OpenTransactions, type SessionState, to10Micros, trackTransactions } from '../../core/foreground-transactions';
 import { type QuietMark } from './batch-clock';
 import { type OwnXids } from './own-xids';
 import { type PeriodicSampler, startPeriodicSampler } from './periodic-sampler';
@@ -117,7 +117,7 @@ export async function inFlightTransactions(db: Db): Promise<InFlight[]> {
   return (await activitySnapshot(db)).transactions.filter((t) => t.here !== false);
 }
 
-const emptyDrain = (): TailDrain => ({ tail: { count: 0, durations: [], spread: [] }, quiet: { count: 0, durations: [], spread: [] }, gapsMs: [] });
+const emptyDrain = (): TailDrain => ({ tail: { count: 0, durations: [], spread: [], sightings: emptySightings() }, quiet: { count: 0, durations: [], spread: [], sightings: emptySightings() }, gapsMs: [] });
 
 /**
  * At most this many observed durations wait for a drain (a slice that stops draining must not grow
@@ -160,6 +160,17 @@ export function startForegroundObserver(db: Db, options: { intervalMs: number; q
       // A transaction gone from this snapshot ended between the previous one and this.
       const gapMs = snapshot.atMs - previous.atMs;
       if (tail.gapsMs.length < MAX_TAIL_BUFFERED) tail.gapsMs.push(gapMs);
+      // Every writer in flight now, at its age (foreground-tail.ts: sightingTailQuantile). The snapshot
+      // stands for the gap before it; the quiet chunk takes the quiet writers of a quiet one.
+      const sight = (chunk: TailChunk, inFlight: OpenTransaction[]) => {
+        const seen = chunk.sightings!;
+        keep(seen.agesMs, inFlight.map((t) => t.ageMs));
+        seen.snapshots += 1;
+        seen.spanMs += gapMs;
+      };
+      const writersInFlight = [...tracked.open.values()].filter((t) => t.writer);
+      sight(tail.tail, writersInFlight);
+      if (quietNow) sight(tail.quiet, writersInFlight.filter((t) => t.quiet));
       // Each estimate with its spread durations (foreground-tail.ts: the correction for its
       // error), spread over the window in which it ended (estimateDuration).
       const add = (chunk: TailChunk, ended: FinishedTransaction[]) => {
