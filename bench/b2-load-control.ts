@@ -157,6 +157,9 @@ interface PointResult {
   /** Adaptive: pgbench's p99 while the controller measured its baselines (canary and observer
    *  running, no batch yet) ÷ its p99 just before the step: what the instruments cost it. */
   instrumentsCost?: number;
+  /** Adaptive: pgbench's p99 in each second from its start to two seconds past the first batch,
+   *  and when the step started and its first batch ended (seconds since the start). */
+  timeline?: { p99s: number[]; stepAtS: number; firstBatchAtS: number };
   load: string;
 }
 
@@ -378,6 +381,7 @@ async function main(): Promise<number> {
     let judged: JudgedWindow[] | undefined;
     let pooledTruth: number | undefined;
     let instrumentsCost: number | undefined;
+    let timeline: PointResult['timeline'];
     if (traceDecisions && point.kind === 'adaptive') {
       const txns = await loggedTransactions(work, prefix, fgStart, windowTo);
       const before = { from: fgStart + 1000, to: stepStartedAt };
@@ -387,6 +391,12 @@ async function main(): Promise<number> {
       // The baselines are measured from the step's start to its first batch, whose decision is
       // the first logged (a batch takes well under the 200 ms left out).
       instrumentsCost = p99Between(stepStartedAt + 500, decisionSink.firstDecisionAt - 200) / p99Between(before.from, before.to);
+      const seconds = Math.ceil((decisionSink.firstDecisionAt - fgStart) / 1000) + 2;
+      timeline = {
+        p99s: Array.from({ length: seconds }, (_, i) => p99Between(fgStart + i * 1000, fgStart + (i + 1) * 1000)),
+        stepAtS: (stepStartedAt - fgStart) / 1000,
+        firstBatchAtS: (decisionSink.firstDecisionAt - fgStart) / 1000,
+      };
     }
     for (const f of await fsp.readdir(work)) if (f.startsWith(prefix)) await fsp.rm(path.join(work, f));
     const c = controller as ControllerState | null;
@@ -414,7 +424,7 @@ async function main(): Promise<number> {
           }
         : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
-      ...(judged && pooledTruth !== undefined ? { judged, pooledTruth, ...(instrumentsCost !== undefined ? { instrumentsCost } : {}) } : {}),
+      ...(judged && pooledTruth !== undefined ? { judged, pooledTruth, ...(instrumentsCost !== undefined ? { instrumentsCost } : {}), ...(timeline ? { timeline } : {}) } : {}),
       load: loadAverage(),
     };
   };
@@ -451,6 +461,7 @@ async function main(): Promise<number> {
       decisionSink.lines = null;
       if (r.trace && process.env.BENCH_TRACE) for (const line of r.trace) say(`    ${line}`);
       if (r.judged) say(`    ${judgedSummary([r])}; each read/true: ${r.judged.map((j) => `${fmt(j.read)}/${fmt(j.truth)}`).join(' ')}`);
+      if (r.timeline) say(`    pgbench p99 each second (step at ${fmt(r.timeline.stepAtS, 1)} s, first batch at ${fmt(r.timeline.firstBatchAtS, 1)} s): ${r.timeline.p99s.map((v) => fmt(v, 1)).join(' ')}`);
     }
   }
 
