@@ -48,7 +48,7 @@ import { openTargetDatabase } from '../src/db/connect';
 import { createLogger } from '../src/logging/logger';
 import { benchMigrationsDir, migrationId } from './lib/framework';
 import { intervalsProblem, startMultiIntervalObserver, tailCountQuantile } from './lib/multi-interval-observer';
-import { NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
+import { inventoryForegroundScript, NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
 import { describeMachine, loadAverage, onCleanup, recreateDatabase, runBench, say, startPostgres } from './lib/stack';
 import { latencies, type LoggedTransaction, loggedTransactions, pgEnv, runProcess } from './lib/pgbench';
 import { fmt, fmtInt, markdownTable, median, percentile } from './lib/stats';
@@ -59,22 +59,6 @@ const BUDGET = 1.5;
 /** Slices of 2 s instead of 5 s so a point can stop soon after its window (state carries over as in a real run). */
 const SLICE_MS = 2000;
 
-/** tpcb-like (pgbench's built-in) plus a read and an update of a random inventories row. */
-const SCRIPT = (inventoryRows: number) => `\\set aid random(1, 100000 * :scale)
-\\set bid random(1, 1 * :scale)
-\\set tid random(1, 10 * :scale)
-\\set iid random(1, ${inventoryRows})
-\\set delta random(-5000, 5000)
-BEGIN;
-UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
-SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
-SELECT quantity FROM ${TABLE} WHERE id = :iid;
-UPDATE ${TABLE} SET quantity = quantity + 1 WHERE id = :iid;
-UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
-UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
-INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
-END;
-`;
 
 /** How a point's canary runs: canaryIntervalMs and canaryWindow. */
 interface CanaryVariant {
@@ -229,7 +213,7 @@ async function main(): Promise<number> {
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'stockrx-b2-'));
   onCleanup(() => fsp.rm(work, { recursive: true, force: true }));
   const scriptFile = path.join(work, 'foreground.sql');
-  await fsp.writeFile(scriptFile, SCRIPT(rows));
+  await fsp.writeFile(scriptFile, inventoryForegroundScript(rows));
 
   const migrations = await benchMigrationsDir('b2');
   onCleanup(() => fsp.rm(migrations.dir, { recursive: true, force: true }));

@@ -9,7 +9,10 @@
 // baseline), and the canary at its backstop interval with the observer (what a step whose tail
 // count governs runs beside its batches: canary-pace.ts).
 //
-//   node --import tsx bench/b2-observer-cost.ts [--intervals 5,20] [--reps 3] [--window 10] [--canary on|off]
+// --foreground b2: B2's own script instead (tpcb-like plus a read and an update of a random row of an
+// inventories table of --inventory-rows rows), whose transactions are longer.
+//
+//   node --import tsx bench/b2-observer-cost.ts [--intervals 5,20] [--reps 3] [--window 10] [--canary on|off] [--foreground tpcb|b2] [--inventory-rows 1000000]
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +26,7 @@ import { foregroundTailWindowSize } from '../src/core/load-controller';
 import { DEFAULT_LOAD_CONTROL } from '../src/core/load-control-config';
 import { type Db } from '../src/db/connect';
 import { openTargetDatabase } from '../src/db/connect';
+import { inventoryForegroundScript, resetInventories } from './lib/inventories';
 import { latencies, pgbenchDatabase, pgEnv, runProcess } from './lib/pgbench';
 import { onCleanup, runBench, say } from './lib/stack';
 import { fmt, markdownTable, median, percentile, rotated } from './lib/stats';
@@ -37,8 +41,13 @@ async function main(): Promise<number> {
       reps: { type: 'string', default: '3' },
       window: { type: 'string', default: '10' },
       canary: { type: 'string', default: 'on' },
+      foreground: { type: 'string', default: 'tpcb' },
+      'inventory-rows': { type: 'string', default: '1000000' },
     },
   });
+  if (values.foreground !== 'tpcb' && values.foreground !== 'b2') throw new Error(`--foreground: tpcb or b2; got "${values.foreground}"`);
+  const inventoryRows = Number(values['inventory-rows']);
+  if (!(Number.isInteger(inventoryRows) && inventoryRows >= 1)) throw new Error(`--inventory-rows: a whole number ≥ 1; got "${values['inventory-rows']}"`);
   const intervals = values.intervals.split(',').filter(Boolean).map(Number);
   if (intervals.length === 0 || intervals.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--intervals: whole milliseconds, e.g. 5,20; got "${values.intervals}"`);
   const reps = Number(values.reps);
@@ -46,6 +55,14 @@ async function main(): Promise<number> {
   if (!(Number.isInteger(reps) && reps >= 1 && windowS >= 1)) throw new Error('--reps must be a whole number ≥ 1 and --window at least 1 (seconds)');
 
   const { url, work, machine } = await pgbenchDatabase('bench_observer_cost', SCALE);
+  // pgbench's arguments for the foreground: its built-in tpcb-like, or B2's script.
+  const foregroundArgs: string[] = [];
+  if (values.foreground === 'b2') {
+    await resetInventories(url, inventoryRows);
+    const scriptFile = path.join(work, 'foreground.sql');
+    await fsp.writeFile(scriptFile, inventoryForegroundScript(inventoryRows));
+    foregroundArgs.push('-f', scriptFile, '-D', `scale=${SCALE}`);
+  }
   const target = openTargetDatabase(url, { applicationName: 'stockrx-migrate worker' });
   onCleanup(() => target.close());
 
@@ -103,7 +120,7 @@ async function main(): Promise<number> {
       const prefix = `cost-${rep}-${mode}-${Date.now()}`;
       const from = Date.now() + 1000; // pgbench's first second (connections) left out
       const to = from + windowS * 1000;
-      const run = runProcess('pgbench', ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(windowS + 1), '-l', '--log-prefix', prefix], pgEnv(url), work);
+      const run = runProcess('pgbench', ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(windowS + 1), ...foregroundArgs, '-l', '--log-prefix', prefix], pgEnv(url), work);
       const { observed, tailP99, plainP99, windowP99s } = mode === 'alone' ? { observed: 0, tailP99: Number.NaN, plainP99: Number.NaN, windowP99s: [] } : await instruments(mode, to);
       await run;
       const lat = await latencies(work, prefix, from, to);
@@ -127,7 +144,7 @@ async function main(): Promise<number> {
     windowSpread(results.filter((r) => r.mode === m).flatMap((r) => r.windowP99s.map((v) => v / r.tailP99))),
     results.filter((r) => r.mode === m).map((r) => `${fmt(r.mean, 2)}/${fmt(r.p99, 1)}`).join(' '),
   ]);
-  console.log(`\nObserver cost: pgbench tpcb-like, ${CLIENTS} clients, scale ${SCALE}; window ${windowS} s; ${reps} reps (medians)\n${machine}\n`);
+  console.log(`\nObserver cost: ${values.foreground === 'b2' ? `B2's script (tpcb-like + a ${inventoryRows}-row inventories table)` : 'pgbench tpcb-like'}, ${CLIENTS} clients, scale ${SCALE}; window ${windowS} s; ${reps} reps (medians)\n${machine}\n`);
   console.log(markdownTable(['point', 'fg tps', 'mean ms', 'mean × alone', 'p99 ms', 'p99 × alone', 'reading p99 ms (sightings)', 'uncorrected count', 'reading ÷ pgbench p99', 'window p99 ÷ point p99: p10/p50/p90 (n)', 'each rep mean/p99'], rows));
   return 0;
 }

@@ -6,6 +6,23 @@ import pg from 'pg';
 
 export const TABLE = 'inventories';
 
+/** B2's foreground: pgbench's tpcb-like plus a read and an update of a random inventories row (run with -D scale=…). */
+export const inventoryForegroundScript = (inventoryRows: number): string => `\\set aid random(1, 100000 * :scale)
+\\set bid random(1, 1 * :scale)
+\\set tid random(1, 10 * :scale)
+\\set iid random(1, ${inventoryRows})
+\\set delta random(-5000, 5000)
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+SELECT quantity FROM ${TABLE} WHERE id = :iid;
+UPDATE ${TABLE} SET quantity = quantity + 1 WHERE id = :iid;
+UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
+END;
+`;
+
 export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();

@@ -220,8 +220,9 @@ export const FOREGROUND_QUANTILE = 0.95;
  * sightings (foreground-tail.ts, session 13) read that ratio faithfully (0.98–1.03), and 0.8
  * stays for what the reading cannot see:
  * - its baseline is measured with the observer already running, which costs a foreground
- *   1.07–1.09× its p99 on plain pgbench (bench/b2-observer-cost.ts) and about 1.2× on B2's,
- *   measured second by second before the first batch (bench/b2-load-control.ts);
+ *   1.04–1.09× its p99 (bench/b2-observer-cost.ts, B2's script and plain pgbench), and just after
+ *   the step's preparation: in B2 the seconds before the first batch read about 1.2× those
+ *   before the step (bench/b2-load-control.ts);
  * - a minute's pooled p99 sits above the median window's (1.05–1.1× in B2): the windows that
  *   read high carry most of the minute's tail.
  * At 0.8 the reading settles at 1.2× its baseline: with the observer's 1.07 and the pooling's
