@@ -138,9 +138,10 @@ interface PointResult {
   judged?: JudgedWindow[];
   /** Adaptive: pgbench's p99 over the whole window ÷ its p99 just before the step. */
   pooledTruth?: number;
-  /** Adaptive: pgbench's p99 while the controller measured its baselines (canary and observer
-   *  running, no batch yet) ÷ its p99 just before the step: what the instruments cost it. */
-  instrumentsCost?: number;
+  /** Adaptive: pgbench's p99 from the step's start to its first batch (prepareDataStep, then the
+   *  baselines with the canary and the observer running) ÷ its p99 just before the step: what the
+   *  step's start costs it before any batch (the timeline splits it by second). */
+  stepStartCost?: number;
   /** Adaptive: pgbench's p99 in each second from its start to two seconds past the first batch,
    *  and when the step started and its first batch ended (seconds since the start). */
   timeline?: { p99s: number[]; stepAtS: number; firstBatchAtS: number };
@@ -364,7 +365,7 @@ async function main(): Promise<number> {
     // foreground left out of its pre-step p99: pgbench's connections starting).
     let judged: JudgedWindow[] | undefined;
     let pooledTruth: number | undefined;
-    let instrumentsCost: number | undefined;
+    let stepStartCost: number | undefined;
     let timeline: PointResult['timeline'];
     if (traceDecisions && point.kind === 'adaptive') {
       const txns = await loggedTransactions(work, prefix, fgStart, windowTo);
@@ -372,9 +373,9 @@ async function main(): Promise<number> {
       judged = readingsAgainstTruth(decisionSink.judgements, txns, before, windowFrom, windowTo);
       const p99Between = (a: number, b: number) => percentile(txns.filter((t) => t.endMs > a && t.endMs <= b).map((t) => t.latencyMs), 99);
       pooledTruth = percentile(lat, 99) / p99Between(before.from, before.to);
-      // The baselines are measured from the step's start to its first batch, whose decision is
-      // the first logged (a batch takes well under the 200 ms left out).
-      instrumentsCost = p99Between(stepStartedAt + 500, decisionSink.firstDecisionAt - 200) / p99Between(before.from, before.to);
+      // From the step's start to its first batch, whose decision is the first logged (a batch takes
+      // well under the 200 ms left out): the step's preparation, then its baselines.
+      stepStartCost = p99Between(stepStartedAt + 500, decisionSink.firstDecisionAt - 200) / p99Between(before.from, before.to);
       const seconds = Math.ceil((decisionSink.firstDecisionAt - fgStart) / 1000) + 2;
       timeline = {
         p99s: Array.from({ length: seconds }, (_, i) => p99Between(fgStart + i * 1000, fgStart + (i + 1) * 1000)),
@@ -408,7 +409,7 @@ async function main(): Promise<number> {
           }
         : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
-      ...(judged && pooledTruth !== undefined ? { judged, pooledTruth, ...(instrumentsCost !== undefined ? { instrumentsCost } : {}), ...(timeline ? { timeline } : {}) } : {}),
+      ...(judged && pooledTruth !== undefined ? { judged, pooledTruth, ...(stepStartCost !== undefined ? { stepStartCost } : {}), ...(timeline ? { timeline } : {}) } : {}),
       load: loadAverage(),
     };
   };
@@ -528,7 +529,7 @@ function judgedSummary(reps: readonly PointResult[]): string {
   return (
     `${all.length} judgements: reading × baseline median ${fmt(median(all.map((j) => j.read)))}, pgbench's p99 over the same windows × its pre-step p99 median ${fmt(median(all.map((j) => j.truth)))}` +
     `, pooled over the window ${fmt(median(reps.map((r) => r.pooledTruth ?? Number.NaN)))}` +
-    `; pgbench's p99 while the baselines were measured (instruments on, no batch) × its pre-step p99 ${fmt(median(reps.map((r) => r.instrumentsCost ?? Number.NaN)))}`
+    `; pgbench's p99 from the step's start to its first batch (preparation and baselines) × its pre-step p99 ${fmt(median(reps.map((r) => r.stepStartCost ?? Number.NaN)))}`
   );
 }
 
