@@ -89,6 +89,9 @@ interface Judgement {
 /** "foreground p99 6.10 ms against budget 7.02 ms …" (also "under"/"over"): a judgement of the tail count. */
 const JUDGEMENT = /foreground p99 ([\d.]+) ms (?:against|under|over) budget ([\d.]+) ms/;
 
+/** pgbench's p99 over the transactions that ended in (fromMs, toMs]. */
+const p99Between = (txns: readonly LoggedTransaction[], fromMs: number, toMs: number): number => percentile(txns.filter((t) => t.endMs > fromMs && t.endMs <= toMs).map((t) => t.latencyMs), 99);
+
 /**
  * Pairs each judgement inside [from, to] with pgbench's p99 over the stretch it judged (since the
  * previous judgement), both as ratios: the reading to its baseline, pgbench's to its own p99 over
@@ -96,13 +99,12 @@ const JUDGEMENT = /foreground p99 ([\d.]+) ms (?:against|under|over) budget ([\d
  * by a reading that does not move as the foreground's p99 does.
  */
 function readingsAgainstTruth(judgements: readonly Judgement[], txns: readonly LoggedTransaction[], before: { from: number; to: number }, from: number, to: number): JudgedWindow[] {
-  const p99Between = (a: number, b: number) => percentile(txns.filter((t) => t.endMs > a && t.endMs <= b).map((t) => t.latencyMs), 99);
-  const base = p99Between(before.from, before.to);
+  const base = p99Between(txns, before.from, before.to);
   const out: JudgedWindow[] = [];
   for (let i = 1; i < judgements.length; i++) {
     const j = judgements[i]!;
     if (j.at < from || j.at > to) continue;
-    out.push({ read: j.read, truth: p99Between(judgements[i - 1]!.at, j.at) / base });
+    out.push({ read: j.read, truth: p99Between(txns, judgements[i - 1]!.at, j.at) / base });
   }
   return out;
 }
@@ -371,14 +373,14 @@ async function main(): Promise<number> {
       const txns = await loggedTransactions(work, prefix, fgStart, windowTo);
       const before = { from: fgStart + 1000, to: stepStartedAt };
       judged = readingsAgainstTruth(decisionSink.judgements, txns, before, windowFrom, windowTo);
-      const p99Between = (a: number, b: number) => percentile(txns.filter((t) => t.endMs > a && t.endMs <= b).map((t) => t.latencyMs), 99);
-      pooledTruth = percentile(lat, 99) / p99Between(before.from, before.to);
+      const beforeP99 = p99Between(txns, before.from, before.to);
+      pooledTruth = percentile(lat, 99) / beforeP99;
       // From the step's start to its first batch, whose decision is the first logged (a batch takes
       // well under the 200 ms left out): the step's preparation, then its baselines.
-      stepStartCost = p99Between(stepStartedAt + 500, decisionSink.firstDecisionAt - 200) / p99Between(before.from, before.to);
+      stepStartCost = p99Between(txns, stepStartedAt + 500, decisionSink.firstDecisionAt - 200) / beforeP99;
       const seconds = Math.ceil((decisionSink.firstDecisionAt - fgStart) / 1000) + 2;
       timeline = {
-        p99s: Array.from({ length: seconds }, (_, i) => p99Between(fgStart + i * 1000, fgStart + (i + 1) * 1000)),
+        p99s: Array.from({ length: seconds }, (_, i) => p99Between(txns, fgStart + i * 1000, fgStart + (i + 1) * 1000)),
         stepAtS: (stepStartedAt - fgStart) / 1000,
         firstBatchAtS: (decisionSink.firstDecisionAt - fgStart) / 1000,
       };

@@ -76,6 +76,22 @@ function startForeground(url: string, name: string, clients: number, holdMs: () 
   };
 }
 
+/**
+ * What an observer polling every 10 ms drains over `watchMs`, after leaving out its first
+ * `settleMs` (the clients connecting).
+ */
+async function tailAfter(settleMs: number, watchMs: number) {
+  return target.db.connection().execute(async (conn) => {
+    const o = startForegroundObserver(conn, { intervalMs: 10, quietAfterMs: 0 });
+    await sleep(settleMs);
+    o.drainTail();
+    await sleep(watchMs);
+    const d = o.drainTail();
+    await o.stop();
+    return d;
+  });
+}
+
 /** Rows in a table createCounters makes. */
 const COUNTERS = 200;
 
@@ -157,15 +173,7 @@ describe('foreground observer', () => {
     // 3 ms writers every ~30 ms, polled every 10 ms. The middle of a 10 ms gap would read them at
     // 5 ms or more beyond their last seen age; their sessions' state_change reads them whole.
     const shop = startForeground(database.url, 'shop', 3, () => 3, 'idle_counters', 30);
-    const drained = await target.db.connection().execute(async (conn) => {
-      const o = startForegroundObserver(conn, { intervalMs: 10, quietAfterMs: 0 });
-      await sleep(100);
-      o.drainTail();
-      await sleep(2500);
-      const d = o.drainTail();
-      await o.stop();
-      return d;
-    });
+    const drained = await tailAfter(100, 2500);
     await shop.stop();
     const clientMs = shop.waitedMs;
     assert.ok(drained !== null);
@@ -186,15 +194,7 @@ describe('the foreground\'s p99 from its sightings', () => {
     // writer, which a snapshot catches less often than not.
     let n = 0;
     const shop = startForeground(database.url, 'shop', 3, () => (++n % 10 === 0 ? 6 : 2), 'sighting_counters');
-    const drained = await target.db.connection().execute(async (conn) => {
-      const o = startForegroundObserver(conn, { intervalMs: 10, quietAfterMs: 0 });
-      await sleep(200);
-      o.drainTail();
-      await sleep(3000);
-      const d = o.drainTail();
-      await o.stop();
-      return d;
-    });
+    const drained = await tailAfter(200, 3000);
     await shop.stop();
     assert.ok(drained !== null);
     const seen = drained.tail.sightings!;
