@@ -78,12 +78,16 @@ interface JudgedWindow {
   read: number;
   /** pgbench's p99 over the transactions that ended since the previous judgement ÷ its pre-step p99. */
   truth: number;
+  /** The same two in milliseconds: the reading, and pgbench's p99 over the stretch it judged. */
+  readMs: number;
+  truthMs: number;
 }
 
 /** A judgement's reading as the decision log states it: its time and reading ÷ baseline. */
 interface Judgement {
   at: number;
   read: number;
+  readMs: number;
 }
 
 /** "foreground p99 6.10 ms against budget 7.02 ms …" (also "under"/"over"): a judgement of the tail count. */
@@ -104,7 +108,8 @@ function readingsAgainstTruth(judgements: readonly Judgement[], txns: readonly L
   for (let i = 1; i < judgements.length; i++) {
     const j = judgements[i]!;
     if (j.at < from || j.at > to) continue;
-    out.push({ read: j.read, truth: p99Between(txns, judgements[i - 1]!.at, j.at) / base });
+    const truthMs = p99Between(txns, judgements[i - 1]!.at, j.at);
+    out.push({ read: j.read, truth: truthMs / base, readMs: j.readMs, truthMs });
   }
   return out;
 }
@@ -140,10 +145,14 @@ interface PointResult {
   judged?: JudgedWindow[];
   /** Adaptive: pgbench's p99 over the whole window ÷ its p99 just before the step. */
   pooledTruth?: number;
-  /** Adaptive: pgbench's p99 from the step's start to its first batch (prepareDataStep, then the
-   *  baselines with the canary and the observer running) ÷ its p99 just before the step: what the
-   *  step's start costs it before any batch (the timeline splits it by second). */
+  /** Adaptive: pgbench's p99 from the end of prepareDataStep to the step's first batch (the
+   *  baselines, with the canary and the observer running) ÷ its p99 just before the step: how far
+   *  the stretch the baselines measure already sits above the foreground alone (the timeline
+   *  splits it by second; prepareDataStep's own second is left out). */
   stepStartCost?: number;
+  /** Adaptive: the controller's tail baseline ÷ pgbench's p99 over that same stretch: whether the
+   *  baseline reads the level it was measured at. */
+  baselineReadsTruth?: number;
   /** Adaptive: pgbench's p99 in each second from its start to two seconds past the first batch,
    *  and when the step started and its first batch ended (seconds since the start). */
   timeline?: { p99s: number[]; stepAtS: number; firstBatchAtS: number };
@@ -236,7 +245,7 @@ async function main(): Promise<number> {
         if (entry.msg === 'load control decision' && Number.isNaN(decisionSink.firstDecisionAt)) decisionSink.firstDecisionAt = Date.now();
         if (entry.msg !== 'load control decision' || judged.length === 0) return;
         const reading = judged.map((r) => JUDGEMENT.exec(r)).find((m) => m !== null);
-        if (reading) decisionSink.judgements.push({ at: Date.now(), read: (Number(reading[1]) * BUDGET) / Number(reading[2]) });
+        if (reading) decisionSink.judgements.push({ at: Date.now(), read: (Number(reading[1]) * BUDGET) / Number(reading[2]), readMs: Number(reading[1]) });
         decisionSink.lines.push(`${fmt((Date.now() - decisionSink.since) / 1000, 1)}s   judged → batch ${entry.batchSize} pause ${entry.sleepMs} ms: ${judged.join('; ').slice(0, 200)}`);
       },
     },
@@ -285,6 +294,7 @@ async function main(): Promise<number> {
     const trace: string[] = [];
     if (traceDecisions && point.kind === 'adaptive') Object.assign(decisionSink, { lines: trace, since: fgStart, judgements: [], firstDecisionAt: Number.NaN });
     let stepStartedAt = Number.NaN;
+    let prepareEndedAt = Number.NaN;
     const observed: number[] = [];
     const observedAt = new Map<number, number[]>();
     let xidsCompleted = Number.NaN;
@@ -332,6 +342,7 @@ async function main(): Promise<number> {
       stepStartedAt = Date.now();
       await activities.journalStart({ plan: plan!, run: { runToken: input.runToken, workflowId: 'b2', runId: 'b2' } });
       await activities.prepareDataStep(input);
+      prepareEndedAt = Date.now();
       const lc = resolveLoadControl(plan!.loadControl);
       controller = initialControllerState(lc);
       const rowsDone = async () =>
@@ -368,6 +379,7 @@ async function main(): Promise<number> {
     let judged: JudgedWindow[] | undefined;
     let pooledTruth: number | undefined;
     let stepStartCost: number | undefined;
+    let baselineReadsTruth: number | undefined;
     let timeline: PointResult['timeline'];
     if (traceDecisions && point.kind === 'adaptive') {
       const txns = await loggedTransactions(work, prefix, fgStart, windowTo);
@@ -375,9 +387,12 @@ async function main(): Promise<number> {
       judged = readingsAgainstTruth(decisionSink.judgements, txns, before, windowFrom, windowTo);
       const beforeP99 = p99Between(txns, before.from, before.to);
       pooledTruth = percentile(lat, 99) / beforeP99;
-      // From the step's start to its first batch, whose decision is the first logged (a batch takes
-      // well under the 200 ms left out): the step's preparation, then its baselines.
-      stepStartCost = p99Between(txns, stepStartedAt + 500, decisionSink.firstDecisionAt - 200) / beforeP99;
+      // From the step's preparation to its first batch, whose decision is the first logged (a batch
+      // takes well under the 200 ms left out): the stretch its baselines measure.
+      const baselinesP99 = p99Between(txns, prepareEndedAt, decisionSink.firstDecisionAt - 200);
+      stepStartCost = baselinesP99 / beforeP99;
+      const tailBaselineMs = (controller as ControllerState | null)?.foregroundTailBaselineMs ?? null;
+      baselineReadsTruth = tailBaselineMs === null ? Number.NaN : tailBaselineMs / baselinesP99;
       const seconds = Math.ceil((decisionSink.firstDecisionAt - fgStart) / 1000) + 2;
       timeline = {
         p99s: Array.from({ length: seconds }, (_, i) => p99Between(txns, fgStart + i * 1000, fgStart + (i + 1) * 1000)),
@@ -411,7 +426,7 @@ async function main(): Promise<number> {
           }
         : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
-      ...(judged && pooledTruth !== undefined ? { judged, pooledTruth, ...(stepStartCost !== undefined ? { stepStartCost } : {}), ...(timeline ? { timeline } : {}) } : {}),
+      ...(judged && pooledTruth !== undefined ? { judged, pooledTruth, ...(stepStartCost !== undefined ? { stepStartCost, baselineReadsTruth } : {}), ...(timeline ? { timeline } : {}) } : {}),
       load: loadAverage(),
     };
   };
@@ -531,7 +546,9 @@ function judgedSummary(reps: readonly PointResult[]): string {
   return (
     `${all.length} judgements: reading × baseline median ${fmt(median(all.map((j) => j.read)))}, pgbench's p99 over the same windows × its pre-step p99 median ${fmt(median(all.map((j) => j.truth)))}` +
     `, pooled over the window ${fmt(median(reps.map((r) => r.pooledTruth ?? Number.NaN)))}` +
-    `; pgbench's p99 from the step's start to its first batch (preparation and baselines) × its pre-step p99 ${fmt(median(reps.map((r) => r.stepStartCost ?? Number.NaN)))}`
+    `; in ms, reading ÷ pgbench's p99 over the same windows median ${fmt(median(all.map((j) => j.readMs / j.truthMs)))}` +
+    `; pgbench's p99 over the baselines' stretch (preparation to first batch) × its pre-step p99 ${fmt(median(reps.map((r) => r.stepStartCost ?? Number.NaN)))}` +
+    `, the tail baseline ÷ pgbench's p99 over that stretch ${fmt(median(reps.map((r) => r.baselineReadsTruth ?? Number.NaN)))}`
   );
 }
 
