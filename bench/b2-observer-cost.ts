@@ -141,7 +141,9 @@ async function main(): Promise<number> {
         await leadIn(mode.leadIn);
         window.from = Date.now();
         window.to = window.from + windowS * 1000;
+        // Nor is what the observer saw during it (the lead-in's own long transaction among it).
         observer?.drain();
+        observer?.drainTail();
       }
       const to = window.to;
       const collector = observer ? collectTailChunks(observer) : null;

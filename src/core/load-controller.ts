@@ -178,11 +178,22 @@ export const FOREGROUND_WINDOW_PER_CANARY = 3;
 /** Foreground transactions in the controller's window (and in each window of its baseline). */
 export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => FOREGROUND_WINDOW_PER_CANARY * canaryWindowOf(config);
 /**
- * The tail count's window holds this many times canaryWindow writing transactions (2,000 at the
- * defaults): its p99 is then the 20th longest, steady enough to steer by, where 300 made it the
- * third. B2's foreground commits about 1,500–2,000 a second, so a window fills in about a second.
+ * The tail count's window holds this many times canaryWindow writing transactions (4,000 at the
+ * defaults; B2's foreground commits about 2,000–2,500 a second, so a window fills in about two).
+ *
+ * Why 4,000 and not 2,000 (session 14): the sightings' p99 rests on the few sightings of one
+ * band, about 4 in 2,000 writers at 11 ms gaps, and under a backfill one window read from 0.84 to
+ * 1.90× the point's p99 (p10–p90). The rate answers each reading squared (RATE_GAIN) and the
+ * foreground's p99 answers the rate only shallowly, so that noise made the rate wander by about
+ * 2× from window to window: the minute's p99 pools the windows at the high end, and B2 pooled at
+ * 1.05–1.1× its median window. Twice the writers halve the variance (8 sightings a band); the
+ * same adaptive-only B2 run read 1.63× and 1.44× its baseline before and after. Judging every
+ * two seconds instead of one is still far inside the time a backfill's harm takes to build, and
+ * the canary's backstop (canary-pace.ts) still answers a stall at once. The cost: a foreground
+ * needs 1,200 writers a second, not 600, for its tail baseline (TAIL_BASELINE_MIN_WINDOWS); a
+ * slower one is read by the p95.
  */
-export const TAIL_WINDOW_PER_CANARY = 20;
+export const TAIL_WINDOW_PER_CANARY = 40;
 /** Writing transactions in the tail count's window (and in each window of its baseline). */
 export const foregroundTailWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => TAIL_WINDOW_PER_CANARY * canaryWindowOf(config);
 /** The canary reads the p99 of its window: every lookup is timed, so its sample is the lookups. */

@@ -264,8 +264,8 @@ describe('a data slice governed by the foreground', () => {
     const loadControl = resolveLoadControl(plan!.loadControl);
     let holdMs = writes ? 1 : 5;
     if (writes) await createCounters(database.url, `${table}_counters`);
-    // Writers: more clients, so that even 100 ms transactions fill the tail count's windows (200
-    // transactions at this canaryWindow) a few times within the slices below.
+    // Writers: more clients and more slices, so that even 100 ms transactions (80 a second) fill
+    // the tail count's windows (400 transactions at this canaryWindow) twice or more below.
     const shop = startForeground(database.url, 'shop', writes ? 8 : 3, () => holdMs, writes ? `${table}_counters` : undefined);
     try {
       await sleep(300);
@@ -276,7 +276,7 @@ describe('a data slice governed by the foreground', () => {
       holdMs = writes ? 100 : 25;
       const reasons: string[] = [];
       let controller = first.controller;
-      for (let i = 0; i < (writes ? 10 : 6); i++) {
+      for (let i = 0; i < (writes ? 20 : 6); i++) {
         const slice = await activities.runDataSlice({ ...input, file: plan!.file, loadControl, controller, sliceMs: 500 });
         controller = slice.controller;
         reasons.push(...slice.reasons);

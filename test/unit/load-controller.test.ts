@@ -662,11 +662,13 @@ describe('foreground latency budget (the tail count of its writing transactions)
   });
 
   test('the reading is the sightings\' quantile when the observer hands them over, through JSON; without them, or damaged, the count', () => {
-    // 2,000 transactions, snapshots 10 ms apart: a 2 ms band at the p99 wants 0.01 × 2000 × 2 / 10
-    // = 4 sightings; the longest four lie within it from 7 ms, so the p99 is the band's middle, 8 ms.
+    // 4,000 transactions, snapshots 10 ms apart: a 2 ms band at the p99 wants 0.01 × 4000 × 2 / 10
+    // = 8 sightings. The two longest stand alone; the next eight lie within it from 7 ms, so the
+    // p99 is the band's middle, 8 ms.
+    assert.equal(size, 4000, 'the numbers below are worked for a window of 4,000');
     const sightings = (ages: number[], snapshots: number) => ({ agesMs: ages, snapshots, spanMs: snapshots * 10 });
-    const first = { ...tail(18, size / 2), sightings: sightings([7.3, 7.2, 1, 2], 100) };
-    const second = { ...tail(18, size / 2), sightings: sightings([7.1, 7, 12, 30, 3], 100) };
+    const first = { ...tail(18, size / 2), sightings: sightings([7.3, 7.2, 7.15, 7.05, 1, 2], 100) };
+    const second = { ...tail(18, size / 2), sightings: sightings([7.1, 7, 7.02, 7.01, 12, 30, 3], 100) };
     const partial = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, foregroundTail: first }), config);
     const json = JSON.parse(JSON.stringify(partial.state)) as ControllerState;
     assert.equal(json.foregroundTail?.sightings?.snapshots, 100, 'the window keeps its sightings');
