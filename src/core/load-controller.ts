@@ -187,7 +187,8 @@ export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWind
  * foreground's p99 answers the rate only shallowly, so that noise made the rate wander by about
  * 2× from window to window: the minute's p99 pools the windows at the high end, and B2 pooled at
  * 1.05–1.1× its median window. Twice the writers halve the variance (8 sightings a band); the
- * same adaptive-only B2 run read 1.63× and 1.44× its baseline before and after. Judging every
+ * same adaptive-only B2 run read 1.63× and 1.44× its baseline before and after, and a full run
+ * 1.31× (BENCHMARKS.md, session 14). Judging every
  * two seconds instead of one is still far inside the time a backfill's harm takes to build, and
  * the canary's backstop (canary-pace.ts) still answers a stall at once. The cost: a foreground
  * needs 1,200 writers a second, not 600, for its tail baseline (TAIL_BASELINE_MIN_WINDOWS); a
@@ -230,10 +231,11 @@ export const FOREGROUND_QUANTILE = 0.95;
  * (the count of those seen ending moved 0.78–0.88 of pgbench's p99 ratio beside a backfill). The
  * sightings (foreground-tail.ts, session 13) read that ratio faithfully (0.98–1.03), and 0.8
  * stays for what the reading cannot see:
- * - its baseline is measured with the observer already running, which costs a foreground
- *   1.04–1.09× its p99 (bench/b2-observer-cost.ts, B2's script and plain pgbench), and just after
- *   the step's preparation: in B2 the seconds before the first batch read about 1.2× those
- *   before the step (bench/b2-load-control.ts);
+ * - its baseline is measured with the instruments already running: the observer alone costs a
+ *   foreground 1.04–1.14× its p99 (bench/b2-observer-cost.ts, B2's script and plain pgbench), and
+ *   in B2 the stretch the baselines read sits 1.2–1.3× above the seconds before the step
+ *   (bench/b2-load-control.ts). The step's preparation leaves no wake there (the lead-ins of
+ *   b2-observer-cost.ts, session 14): the excess is the instruments';
  * - a minute's pooled p99 sits above the median window's (1.05–1.1× in B2): the windows that
  *   read high carry most of the minute's tail.
  * At 0.8 the reading settles at 1.2× its baseline: with the observer's 1.07 and the pooling's
