@@ -187,8 +187,8 @@ export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWind
  * foreground's p99 answers the rate only shallowly, so that noise made the rate wander by about
  * 2× from window to window: the minute's p99 pools the windows at the high end, and B2 pooled at
  * 1.05–1.1× its median window. Twice the writers halve the variance (8 sightings a band); the
- * same adaptive-only B2 run read 1.63× and 1.44× its baseline before and after, and a full run
- * 1.31× (BENCHMARKS.md, session 14). Judging every
+ * same adaptive-only B2 run read 1.63× and 1.44× its baseline before and after, and two full
+ * runs 1.31× and 1.53× (BENCHMARKS.md, session 14). Judging every
  * two seconds instead of one is still far inside the time a backfill's harm takes to build, and
  * the canary's backstop (canary-pace.ts) still answers a stall at once. The cost: a foreground
  * needs 1,200 writers a second, not 600, for its tail baseline (TAIL_BASELINE_MIN_WINDOWS); a
