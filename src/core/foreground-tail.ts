@@ -116,8 +116,8 @@ export const SIGHTINGS_PER_KEPT = 5;
 /**
  * The sightings quantile's band, ms. The sightings a band needs do not depend on how wide the
  * tail is, only on the band over the gap: (1 − q) × count × band / gap, about 7 in a window of
- * 4,000 transactions at 11 ms gaps (4 in the 2,000 it held when this was measured). A narrower band smears less and holds fewer. Beside B2's
- * pgbench under a backfill, 1 ms read its ratio 1.09–1.12 of pgbench's, 2 ms 0.98–1.03 and 4 ms
+ * 4,000 transactions at 11 ms gaps (4 in the 2,000 it held when this was measured). A narrower
+ * band smears less and holds fewer. Beside B2's pgbench under a backfill, 1 ms read its ratio 1.09–1.12 of pgbench's, 2 ms 0.98–1.03 and 4 ms
  * 0.87; in a simulated stream (test/unit/foreground-tail.test.ts' stream) a 2,000-transaction
  * window read 0.91–1.11 of its true p99 (p10–p90) at 2 ms, where the count of those seen ending
  * read 0.76–0.94.
