@@ -78,6 +78,23 @@ test('stop() does not wait for the interval to pass', async () => {
   assert.ok(Date.now() - started < 1000);
 });
 
+test('setIntervalMs changes the rhythm at once: a long pause ends, and a long interval reads rarely', async () => {
+  const canary = scriptedCanary(() => 1);
+  const sampler = startCanarySampler(canary, { intervalMs: 60_000, quietAfterMs: 0 });
+  await sleep(50);
+  assert.equal(canary.calls, 1, 'one lookup, then the minute-long pause');
+  sampler.setIntervalMs(5);
+  await sleep(200);
+  const fast = sampler.drain().samples.length;
+  assert.ok(fast >= 8, `the pause ended and lookups came every ~6 ms: ${fast} in 200 ms`);
+  sampler.setIntervalMs(60_000);
+  await sleep(20);
+  sampler.drain();
+  await sleep(200);
+  assert.equal(sampler.drain().samples.length, 0, 'back to one a minute: none in the next 200 ms');
+  await sampler.stop();
+});
+
 test('quiet lookups overlap no batch and begin at least quietAfterMs after the last one ended', async () => {
   // Each lookup records when it began and ended, on the same clock as the batch clock
   // (performance.now()), and returns its index + 1000 so the test can find it. The batch's edges are

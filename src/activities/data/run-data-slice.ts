@@ -96,7 +96,8 @@ export const baselineSamples = (config: Pick<LoadControlConfig, 'canaryWindow'>)
  * the canary's baseline is not waited for.
  */
 export const FOREGROUND_BASELINE_WINDOWS = 5;
-export const FOREGROUND_BASELINE_MAX_MS = 10_000;
+/** 15 s, not 10: the tail baseline's windows hold TAIL_BASELINE_POLL_FACTOR times the writers. */
+export const FOREGROUND_BASELINE_MAX_MS = 15_000;
 /** The longest the baselines before a step's first batch take: the canary's, then the foreground's. */
 export const preStepBaselineMaxMs = (config: Pick<LoadControlConfig, 'canaryWindow' | 'canaryIntervalMs'>): number =>
   baselineSamples(config) * config.canaryIntervalMs + FOREGROUND_BASELINE_MAX_MS;
@@ -112,6 +113,26 @@ export const preStepBaselineMaxMs = (config: Pick<LoadControlConfig, 'canaryWind
  * step the same again on top of the budget.
  */
 export const TAIL_BASELINE_MIN_WINDOWS = 3;
+/**
+ * While the tail count's baseline is read, the observer polls this many times less often than
+ * while batches run (foregroundIntervalMs), and each of the baseline's windows holds this many
+ * times the writers (foregroundTailWindowSize).
+ *
+ * Why: the baseline is what the foreground's p99 is without this migration, and the observer is
+ * part of the migration. Beside B2's foreground its 10 ms poll cost 1.11× the mean and 1.21× the
+ * p99, 20 ms 1.04× and 1.11×, 40 ms 1.00× and 1.11× (bench/b2-observer-cost.ts, BENCHMARKS.md
+ * session 15); a baseline read at 10 ms held that cost, and the budget granted it again on top
+ * (B2's baselines' stretch read 1.2–1.3× the seconds before the step, session 14). The poll's
+ * cost while batches run is the migration's, and the reading rightly counts it.
+ * The sightings' reading does not depend on the gap (foreground-tail.ts: sightingTailQuantile):
+ * over the same 10 s, pgbench's p99 read 0.96×, 1.02× and 1.04× at 10, 20 and 40 ms. But a band
+ * holds sightings in proportion to count ÷ gap, so at twice the gap a window needs twice the
+ * writers for the same evidence: windows of 4,000 writers at 20 ms read 0.76–1.72× the point's
+ * p99 (p10–p90), against 0.84–1.26× at 10 ms. Why 2 and not 4: three windows of 16,000 writers
+ * would take B2's foreground 16–19 s; three of 8,000 take 8–10 s, within FOREGROUND_BASELINE_MAX_MS
+ * for a foreground writing 1,600 transactions a second or more.
+ */
+export const TAIL_BASELINE_POLL_FACTOR = 2;
 
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
@@ -123,6 +144,7 @@ const MIN_ROWS_FOR_ERROR_RATE = 100;
  * The observer's evidence for the foreground's baselines: what it saw during the canary's baseline,
  * and more until FOREGROUND_BASELINE_WINDOWS windows of each reading or the deadline, if that
  * already filled one of either. `tail` is null when some drain could not count the tail.
+ * `tailWindow`: the baseline's (TAIL_BASELINE_POLL_FACTOR times the step's).
  */
 async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunks: TailChunkCollector, window: number, tailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
   const seen = observer.drain().samples;
@@ -133,7 +155,9 @@ async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunk
   // Windows of the tail count as the baseline will split them.
   const tailWindows = () => tailWindowsOf(tailChunksSince() ?? [], tailWindow).length;
   const tailDone = () => tailChunks.chunks() === null || tailWindows() >= FOREGROUND_BASELINE_WINDOWS;
-  if (seen.length >= window || tailWindowsOf(duringCanary ?? [], tailWindow).length > 0) {
+  // Evidence enough to wait for: a window's worth as the step reads them (the canary's baseline
+  // ran at the step's poll), not as the sparser baseline needs them.
+  if (seen.length >= window || tailWindowsOf(duringCanary ?? [], tailWindow / TAIL_BASELINE_POLL_FACTOR).length > 0) {
     while (!(seen.length >= FOREGROUND_BASELINE_WINDOWS * window && tailDone()) && Date.now() < deadline) {
       await cancellableSleep(Math.min(TAIL_CHUNK_MS, Math.max(1, deadline - Date.now())));
       seen.push(...observer.drain().samples);
@@ -195,12 +219,14 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         // traffic): the canary alone. The tail count's baseline from what ends after the canary's
         // (TAIL_BASELINE_MIN_WINDOWS), over its own windows of writers, drained every TAIL_CHUNK_MS.
         const window = foregroundWindowSize({ canaryWindow });
-        const tailWindow = foregroundTailWindowSize({ canaryWindow });
+        const tailWindow = TAIL_BASELINE_POLL_FACTOR * foregroundTailWindowSize({ canaryWindow });
+        observer?.setIntervalMs(TAIL_BASELINE_POLL_FACTOR * foregroundIntervalMs);
         const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, tailWindow, Date.now() + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
         state = withForegroundBaseline(state, seen.length >= window ? foregroundBaseline(seen, window) : null);
         state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, tailWindow, TAIL_BASELINE_MIN_WINDOWS));
       } finally {
         tailChunks?.stop();
+        observer?.setIntervalMs(foregroundIntervalMs);
       }
     }
     // What ended before the first batch is not evidence about it.

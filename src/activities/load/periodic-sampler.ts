@@ -18,6 +18,9 @@ export interface PeriodicSampler {
   batchStarted(): void;
   /** The batch ended now; readings begun within `quietAfterMs` of this are not quiet either. */
   batchEnded(): void;
+  /** Reads every `ms` from now on: the pause in progress ends, so the next reading comes at once
+   *  and the new rhythm starts from it. */
+  setIntervalMs(ms: number): void;
   /** Stops reading and waits for the reading in flight. */
   stop(): Promise<void>;
 }
@@ -32,6 +35,7 @@ export function startPeriodicSampler(options: { intervalMs: number; quietAfterMs
   let samples: number[] = [];
   let quiet: number[] = [];
   let wake: (() => void) | null = null;
+  let intervalMs = options.intervalMs;
   const clock = createBatchClock(options.quietAfterMs);
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -55,7 +59,7 @@ export function startPeriodicSampler(options: { intervalMs: number; quietAfterMs
         failure = error;
         break;
       }
-      if (!stopped) await pause(options.intervalMs);
+      if (!stopped) await pause(intervalMs);
     }
   })();
   return {
@@ -68,6 +72,10 @@ export function startPeriodicSampler(options: { intervalMs: number; quietAfterMs
     },
     batchStarted: clock.batchStarted,
     batchEnded: clock.batchEnded,
+    setIntervalMs(ms: number) {
+      intervalMs = ms;
+      (wake as (() => void) | null)?.();
+    },
     async stop() {
       stopped = true;
       (wake as (() => void) | null)?.();
