@@ -18,7 +18,9 @@
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
-//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--json FILE]
+//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--late-baseline on|off] [--json FILE]
+// --late-baseline on: one more point, "baseline, late": the foreground alone, its window as long
+// after the point's start (settle(): VACUUM and CHECKPOINT) as the adaptive point's window is.
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
 // pg_stat_activity over its window, as the controller does (foreground-observer.ts), and the
 // table shows that reading's p99 against the baseline point's beside pgbench's own ratio, and the
@@ -65,12 +67,12 @@ interface CanaryVariant {
   intervalMs: number;
   window: number;
 }
-type PointKind = { kind: 'baseline' } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant };
+type PointKind = { kind: 'baseline'; late?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant };
 const variantName = (v: CanaryVariant) => `${v.intervalMs}ms/${v.window}`;
 /** Set when the run compares canary variants: labels then say which one a point used. */
 let showInterval = false;
 const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${variantName(p.canary)}` : '');
-const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind) + intervalTag(p);
+const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'baseline' && p.late ? 'baseline, late' : p.kind) + intervalTag(p);
 
 /** One judgement of the controller against the truth it stands for. */
 interface JudgedWindow {
@@ -180,6 +182,9 @@ async function main(): Promise<number> {
       // on: every point also watches the foreground's transactions in pg_stat_activity over its
       // window (foreground-observer.ts), to compare that reading's ratio with pgbench's own.
       observe: { type: 'string', default: 'off' },
+      // on: one more point, the foreground alone with its window where the adaptive point's sits
+      // (as long after settle() as that one's): whether the foreground drifts with time alone.
+      'late-baseline': { type: 'string', default: 'off' },
       // With --observe on: the snapshot intervals (ms) to compare, all read in the same point from
       // one poll at the finest (multi-interval-observer.ts); the first is the one the pooled and
       // window p99 columns use. Default: the controller's own interval.
@@ -208,7 +213,8 @@ async function main(): Promise<number> {
   const variants: CanaryVariant[] = [];
   for (const intervalMs of wholeList('canary-intervals', '15,45')) for (const window of wholeList('canary-windows', '100,300')) variants.push({ intervalMs, window });
   showInterval = variants.length > 1;
-  const points: PointKind[] = [{ kind: 'baseline' }];
+  if (!['on', 'off'].includes(values['late-baseline'])) throw new Error(`--late-baseline: on or off; got "${values['late-baseline']}"`);
+  const points: PointKind[] = [{ kind: 'baseline' }, ...(values['late-baseline'] === 'on' ? [{ kind: 'baseline' as const, late: true }] : [])];
   for (const canary of variants) {
     points.push({ kind: 'adaptive', canary });
     // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
@@ -279,7 +285,9 @@ async function main(): Promise<number> {
     // CHECKPOINT, when every first change of a page also writes its full image to the WAL: the
     // foreground's reading came out ~1.35× the steady one, and the budget with it.)
     const preStepS = point.kind === 'baseline' ? 0 : warmupS;
-    const totalS = preStepS + (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + baselineS + windowS;
+    // The late baseline's window starts where the (first variant's) adaptive point's does.
+    const adaptiveLeadS = warmupS + adaptiveWarmupS + Math.ceil(preStepBaselineMaxMs({ canaryWindow: variants[0]!.window, canaryIntervalMs: variants[0]!.intervalMs }) / 1000);
+    const totalS = point.kind === 'baseline' && point.late ? adaptiveLeadS + windowS : preStepS + (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + baselineS + windowS;
     const fgStart = Date.now();
     const foreground = runProcess(
       'pgbench',
@@ -512,7 +520,7 @@ async function main(): Promise<number> {
         ]
       : []),
     p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
-    l === 'baseline' ? '' : fmtInt(rowsOf(l)),
+    l.startsWith('baseline') ? '' : fmtInt(rowsOf(l)),
     oracleFor(l) ? fmt(rowsOf(l) / rowsOf(oracleFor(l)!), 2) : '',
     results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}${r.tailP99 !== undefined ? `/${fmt(r.tailP99, 1)}` : ''}`).join(' '),
   ]);

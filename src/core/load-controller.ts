@@ -190,9 +190,9 @@ export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWind
  * same adaptive-only B2 run read 1.63× and 1.44× its baseline before and after, and two full
  * runs 1.31× and 1.53× (BENCHMARKS.md, session 14). Judging every two seconds instead of one is
  * still far inside the time a backfill's harm takes to build, and the canary's backstop
- * (canary-pace.ts) still answers a stall at once. The cost: a foreground needs 1,200 writers a
- * second, not 600, for its tail baseline (TAIL_BASELINE_MIN_WINDOWS); a slower one is read by
- * the p95.
+ * (canary-pace.ts) still answers a stall at once. The cost: a foreground needs more writers a
+ * second for its tail baseline (TAIL_BASELINE_MIN_WINDOWS; 1,600 since that baseline's windows
+ * hold twice these, run-data-slice.ts: TAIL_BASELINE_POLL_FACTOR); a slower one is read by the p95.
  */
 export const TAIL_WINDOW_PER_CANARY = 40;
 /** Writing transactions in the tail count's window (and in each window of its baseline). */

@@ -103,10 +103,10 @@ export const preStepBaselineMaxMs = (config: Pick<LoadControlConfig, 'canaryWind
   baselineSamples(config) * config.canaryIntervalMs + FOREGROUND_BASELINE_MAX_MS;
 /**
  * The tail count (foreground-tail.ts) governs only when its baseline read at least this many of its
- * windows (foregroundTailWindowSize) by FOREGROUND_BASELINE_MAX_MS: from fewer, one disturbed
- * stretch would set the budget for the step. A foreground writing less than that (about 1,200
- * transactions a second at the defaults) is read by the p95 of its observed transactions instead;
- * B2's 2,000–2,500 fill four or five windows in the time.
+ * windows (TAIL_BASELINE_POLL_FACTOR × foregroundTailWindowSize) by FOREGROUND_BASELINE_MAX_MS:
+ * from fewer, one disturbed stretch would set the budget for the step. A foreground writing less
+ * than that (about 1,600 transactions a second at the defaults) is read by the p95 of its observed
+ * transactions instead; B2's 2,500–3,000 fill four or five windows in the time.
  * Its windows are counted from the end of the canary's baseline: a lookup every 15 ms raised a fast
  * foreground's p99 1.15–1.24× (BENCHMARKS.md, session 11), and while the tail count governs the
  * canary looks four times less often (canary-pace.ts). A baseline that holds that cost grants the
