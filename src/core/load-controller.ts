@@ -444,6 +444,14 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // The tail count, when it measured a baseline before the step and counts now.
   const tailInUse = canaryEnabled(config) && s.foregroundTailBaselineMs !== null && s.foregroundTailBaselineMs !== undefined && x.foregroundTail !== null;
   let tailWindow = s.foregroundTail ?? emptyTail();
+  // While paused no judgement clears the window, so it would grow for as long as the pause lasts.
+  // It keeps the longest of four windows' worth (tailKeep); past that its reading is a longer
+  // transaction than the p99 (as the stall that paused the step fills fewer of its ranks), and a
+  // pause whose cause had passed went on reading over budget: in B2 a step stayed paused for the
+  // last 25 s of its window, reading 11 → 7 ms against a 5.3 ms budget while pgbench's p99 was
+  // 4.3 ms. So a paused window that is full starts over with this sample's transactions: calm is
+  // then judged on the last second or two of them.
+  if (holding && tailWindow.count >= b.tailWindow) tailWindow = emptyTail();
   if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow), x.foregroundTail.spread, x.foregroundTail.sightings);
   const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, reasons);
   const tailSignal = tailSignalOf(b);

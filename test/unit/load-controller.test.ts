@@ -9,7 +9,7 @@ import {
   resolveLoadControl,
   validateLoadControl,
 } from '../../src/core/load-control-config';
-import { emptyTail, spreadDurations } from '../../src/core/foreground-tail';
+import { addToTail, emptyTail, spreadDurations, tailKeep } from '../../src/core/foreground-tail';
 import {
   applyConfigChange,
   canaryBaseline,
@@ -640,6 +640,22 @@ describe('foreground latency budget (the tail count of its writing transactions)
     assert.match(few.reasons.join('\n'), /still paused: calm 1\/3/);
     const enough = decide(paused, quiet({ batchMs: 0, rows: 0, canarySamples: full(1), foregroundTail: { count: 150, durations: [60, 60] } }), config);
     assert.match(enough.reasons.join('\n'), /still paused \(canary p99 over critical\): foreground p99 60 ms over budget 9 ms/);
+  });
+
+  test('a long pause is judged on its latest transactions: a full paused window starts over, so the stall that paused the step does not hold it', () => {
+    // The window that paused the step: 5 % of its writers stalled at 60 ms (its kept longest, tailKeep, are all the stall).
+    const stalled = addToTail(emptyTail(), size, Array.from({ length: size / 20 }, () => 60), tailKeep(size));
+    let state = three({ paused: true, pauseReasons: ['foreground p99 over critical'], calmSamples: 0, foregroundTail: stalled });
+    const actions: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const d = decide(state, quiet({ batchMs: 0, rows: 0, canarySamples: full(1), foregroundTail: tail(3, (size * 7) / 10) }), config);
+      actions.push(d.action);
+      state = d.state;
+      assert.ok(state.foregroundTail!.count <= 2 * size, `the paused window stays within two windows: ${state.foregroundTail!.count}`);
+    }
+    // Grown instead, the window would hold the 200 stalled among 3.1 windows of writers: its p99
+    // (rank 124) still a stalled one, 60 ms against the 9 ms budget.
+    assert.deepEqual(actions, ['pause', 'pause', 'resume'], 'three calm samples resume the step');
   });
 
   test('the reading is the corrected tail count when the observer hands over spread durations, and stays so through JSON', () => {
