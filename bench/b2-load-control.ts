@@ -18,9 +18,15 @@
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
-//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--late-baseline on|off] [--json FILE]
-// --late-baseline on: one more point, "baseline, late": the foreground alone, its window as long
-// after the point's start (settle(): VACUUM and CHECKPOINT) as the adaptive point's window is.
+//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--json FILE]
+// Every point's window starts equally long after its settle() (the previous point's backup tables
+// dropped, VACUUM, CHECKPOINT): the adaptive point's lead, its warm-ups and the longest its
+// pre-step baselines take. The foreground alone drifts after settle(): over the same windows
+// pgbench's p99 read 1.06–1.51× (median 1.12×) later than 5 s in (BENCHMARKS.md, session 15), so a
+// baseline measured early (as until session 15: its window right after --warmup, the fixed points'
+// after their own shorter lead) reads the ratios of later windows high.
+// --early-baseline on: one more point, "baseline, early", the foreground alone with its window
+// right after --warmup (the protocol until session 15), and the targets also read against it.
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
 // pg_stat_activity over its window, as the controller does (foreground-observer.ts), and the
 // table shows that reading's p99 against the baseline point's beside pgbench's own ratio, and the
@@ -67,12 +73,12 @@ interface CanaryVariant {
   intervalMs: number;
   window: number;
 }
-type PointKind = { kind: 'baseline'; late?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant };
+type PointKind = { kind: 'baseline'; early?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant };
 const variantName = (v: CanaryVariant) => `${v.intervalMs}ms/${v.window}`;
 /** Set when the run compares canary variants: labels then say which one a point used. */
 let showInterval = false;
 const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${variantName(p.canary)}` : '');
-const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'baseline' && p.late ? 'baseline, late' : p.kind) + intervalTag(p);
+const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'baseline' && p.early ? 'baseline, early' : p.kind) + intervalTag(p);
 
 /** One judgement of the controller against the truth it stands for. */
 interface JudgedWindow {
@@ -158,6 +164,8 @@ interface PointResult {
   /** Adaptive: pgbench's p99 in each second from its start to two seconds past the first batch,
    *  and when the step started and its first batch ended (seconds since the start). */
   timeline?: { p99s: number[]; stepAtS: number; firstBatchAtS: number };
+  /** The foreground alone (baseline points, BENCH_TRACE): its p99 over each 5 s from its start. */
+  aloneTimeline?: number[];
   load: string;
 }
 
@@ -182,9 +190,8 @@ async function main(): Promise<number> {
       // on: every point also watches the foreground's transactions in pg_stat_activity over its
       // window (foreground-observer.ts), to compare that reading's ratio with pgbench's own.
       observe: { type: 'string', default: 'off' },
-      // on: one more point, the foreground alone with its window where the adaptive point's sits
-      // (as long after settle() as that one's): whether the foreground drifts with time alone.
-      'late-baseline': { type: 'string', default: 'off' },
+      // on: one more point, the foreground alone with its window right after --warmup (see the top).
+      'early-baseline': { type: 'string', default: 'off' },
       // With --observe on: the snapshot intervals (ms) to compare, all read in the same point from
       // one poll at the finest (multi-interval-observer.ts); the first is the one the pooled and
       // window p99 columns use. Default: the controller's own interval.
@@ -213,8 +220,10 @@ async function main(): Promise<number> {
   const variants: CanaryVariant[] = [];
   for (const intervalMs of wholeList('canary-intervals', '15,45')) for (const window of wholeList('canary-windows', '100,300')) variants.push({ intervalMs, window });
   showInterval = variants.length > 1;
-  if (!['on', 'off'].includes(values['late-baseline'])) throw new Error(`--late-baseline: on or off; got "${values['late-baseline']}"`);
-  const points: PointKind[] = [{ kind: 'baseline' }, ...(values['late-baseline'] === 'on' ? [{ kind: 'baseline' as const, late: true }] : [])];
+  /** Seconds from a point's start to its window: the adaptive point's warm-ups and pre-step baselines. */
+  const leadS = (variant: CanaryVariant): number => warmupS + adaptiveWarmupS + Math.ceil(preStepBaselineMaxMs({ canaryWindow: variant.window, canaryIntervalMs: variant.intervalMs }) / 1000);
+  if (!['on', 'off'].includes(values['early-baseline'])) throw new Error(`--early-baseline: on or off; got "${values['early-baseline']}"`);
+  const points: PointKind[] = [{ kind: 'baseline' }, ...(values['early-baseline'] === 'on' ? [{ kind: 'baseline' as const, early: true }] : [])];
   for (const canary of variants) {
     points.push({ kind: 'adaptive', canary });
     // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
@@ -273,21 +282,16 @@ async function main(): Promise<number> {
   const runPoint = async (point: PointKind, rep: number): Promise<PointResult> => {
     await settle();
     const prefix = `fg-${rep}-${label(point).replace(/[^a-z0-9]+/gi, '_')}-${Date.now()}`;
-    // A point with a canary first measures its baseline (BASELINE_SAMPLES lookups at its interval:
-    // 4.5 s at 15 ms, 13.5 s at 45 ms) before the first batch; the warm-up starts after it, so
-    // every interval gets the same time to settle and the window sees batches.
-    const measuresCanary = point.kind === 'adaptive' || (point.kind === 'fixed' && values['fixed-canary'] !== 'off');
-    // The foreground's baseline may watch on after the canary's, up to FOREGROUND_BASELINE_MAX_MS more.
-    const baselineS = measuresCanary ? Math.ceil(preStepBaselineMaxMs({ canaryWindow: point.canary.window, canaryIntervalMs: point.canary.intervalMs }) / 1000) : 0;
-    // The step starts once the foreground has run as long as the baseline point's warm-up, so the
-    // controller's pre-step baselines read the same steady foreground the baseline point's window
-    // does. (Started after 1 s, they read pgbench's first seconds, just after settle()'s
-    // CHECKPOINT, when every first change of a page also writes its full image to the WAL: the
-    // foreground's reading came out ~1.35× the steady one, and the budget with it.)
+    // A point with a canary first measures its baselines (the canary's, BASELINE_SAMPLES lookups at
+    // its interval, 4.5 s at 15 ms; then the foreground's, up to FOREGROUND_BASELINE_MAX_MS more)
+    // before the first batch. The step starts --warmup seconds in: started after 1 s, the baselines
+    // read pgbench's first seconds, just after settle()'s CHECKPOINT, when every first change of a
+    // page also writes its full image to the WAL (the foreground's reading came out ~1.35× the
+    // steady one, and the budget with it).
     const preStepS = point.kind === 'baseline' ? 0 : warmupS;
-    // The late baseline's window starts where the (first variant's) adaptive point's does.
-    const adaptiveLeadS = warmupS + adaptiveWarmupS + Math.ceil(preStepBaselineMaxMs({ canaryWindow: variants[0]!.window, canaryIntervalMs: variants[0]!.intervalMs }) / 1000);
-    const totalS = point.kind === 'baseline' && point.late ? adaptiveLeadS + windowS : preStepS + (point.kind === 'adaptive' ? adaptiveWarmupS : warmupS) + baselineS + windowS;
+    // Every window starts the adaptive point's lead after settle() (see the top); the early
+    // baseline's right after the warm-up. A fixed point's warm-up after its baselines is the rest.
+    const totalS = point.kind === 'baseline' && point.early ? warmupS + windowS : leadS(point.kind === 'baseline' ? variants[0]! : point.canary) + windowS;
     const fgStart = Date.now();
     const foreground = runProcess(
       'pgbench',
@@ -389,6 +393,12 @@ async function main(): Promise<number> {
     let stepStartCost: number | undefined;
     let baselineReadsTruth: number | undefined;
     let timeline: PointResult['timeline'];
+    // BENCH_TRACE (any value): the foreground alone, its p99 over each 5 s since settle(), to see it drift.
+    let aloneTimeline: number[] | undefined;
+    if (process.env.BENCH_TRACE && point.kind === 'baseline') {
+      const txns = await loggedTransactions(work, prefix, fgStart, windowTo);
+      aloneTimeline = Array.from({ length: Math.floor(totalS / 5) }, (_, i) => p99Between(txns, fgStart + i * 5000, fgStart + (i + 1) * 5000));
+    }
     if (traceDecisions && point.kind === 'adaptive') {
       const txns = await loggedTransactions(work, prefix, fgStart, windowTo);
       const before = { from: fgStart + 1000, to: stepStartedAt };
@@ -434,6 +444,7 @@ async function main(): Promise<number> {
           }
         : {}),
       ...(point.kind === 'adaptive' && c ? { batchSize: c.batchSize, sleepMs: c.sleepMs, trace } : {}),
+      ...(aloneTimeline ? { aloneTimeline } : {}),
       ...(judged && pooledTruth !== undefined ? { judged, pooledTruth, ...(stepStartCost !== undefined ? { stepStartCost, baselineReadsTruth } : {}), ...(timeline ? { timeline } : {}) } : {}),
       load: loadAverage(),
     };
@@ -471,6 +482,7 @@ async function main(): Promise<number> {
       decisionSink.lines = null;
       if (r.trace && process.env.BENCH_TRACE) for (const line of r.trace) say(`    ${line}`);
       if (r.judged) say(`    ${judgedSummary([r])}; each read/true: ${r.judged.map((j) => `${fmt(j.read)}/${fmt(j.truth)}`).join(' ')}`);
+      if (r.aloneTimeline) say(`    pgbench alone, p99 each 5 s from its start: ${r.aloneTimeline.map((v) => fmt(v, 2)).join(' ')}`);
       if (r.timeline) say(`    pgbench p99 each second (step at ${fmt(r.timeline.stepAtS, 1)} s, first batch at ${fmt(r.timeline.firstBatchAtS, 1)} s): ${r.timeline.p99s.map((v) => fmt(v, 1)).join(' ')}`);
     }
   }
@@ -529,7 +541,7 @@ async function main(): Promise<number> {
     ...extraIntervals.flatMap((ms) => [`@${ms}ms window p95 ×`, `@${ms}ms > ${BUDGET}×`]),
     `tail-count p99 ms @${finestInterval}ms`, 'tail-count p99 ×', 'xids ÷ pgbench txns',
   ];
-  console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); window ${windowS} s after ${warmupS} s (adaptive: ${adaptiveWarmupS} s); ${reps} reps (medians)\n${machine}\n`);
+  console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); every window ${windowS} s long, ${leadS(variants[0]!)} s after its point's settle() (the step starts ${warmupS} s in; the early baseline's window, if any, ${warmupS} s in); ${reps} reps (medians)\n${machine}\n`);
   console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? observedHeaders : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
   for (const n of variants) {
     const adaptive = label({ kind: 'adaptive', canary: n });
@@ -541,6 +553,16 @@ async function main(): Promise<number> {
     console.log(`${adaptive} controller at the end of each window (batch/pause): ${controllerEnd}`);
     console.log(`target ${adaptive} p99 ≤ ${BUDGET}× baseline: ${fmt(adaptiveP99)}× ${adaptiveP99 <= BUDGET ? 'MET' : 'MISSED'}`);
     console.log(`target ${adaptive} rows/s ≥ 0.8× oracle: ${fmt(adaptiveRows)}× ${adaptiveRows >= 0.8 ? 'MET' : 'MISSED'}`);
+    if (points.some((p) => p.kind === 'baseline' && p.early)) {
+      // The same targets read as until session 15, against the foreground alone early after settle().
+      const earlyP99 = p99Of(label({ kind: 'baseline', early: true }));
+      const fixed = points.filter((p) => p.kind === 'fixed' && p.canary === n).map(label);
+      const earlyOracle = fixed.filter((l) => p99Of(l) <= BUDGET * earlyP99).sort((a, b) => rowsOf(b) - rowsOf(a))[0] ?? null;
+      console.log(
+        `against the early baseline (${fmt(earlyP99, 2)} ms, ${fmt(earlyP99 / baseP99)}× the baseline): ${adaptive} p99 ${fmt(p99Of(adaptive) / earlyP99)}×; oracle ${earlyOracle ?? 'none'}` +
+          (earlyOracle ? ` at ${fmtInt(rowsOf(earlyOracle))} rows/s (p99 ${fmt(p99Of(earlyOracle) / earlyP99)}×), ${adaptive} rows/s ${fmt(rowsOf(adaptive) / rowsOf(earlyOracle))}× it` : ''),
+      );
+    }
     const judgedReps = results.filter((r) => r.point === adaptive && r.judged);
     if (judgedReps.length > 0) console.log(`${adaptive} judgements against pgbench (BENCH_TRACE=decisions), all reps: ${judgedSummary(judgedReps)}`);
   }
