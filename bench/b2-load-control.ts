@@ -24,7 +24,9 @@
 // pre-step baselines take. The foreground alone drifts after settle(): over the same windows
 // pgbench's p99 read 1.06–1.51× (median 1.12×) later than 5 s in (BENCHMARKS.md, session 15), so a
 // baseline measured early (as until session 15: its window right after --warmup, the fixed points'
-// after their own shorter lead) reads the ratios of later windows high.
+// after their own shorter lead) reads the ratios of later windows high. A fixed point's step starts
+// later, so that its baselines and --warmup end where its window starts (and it does not run out
+// of --rows); the adaptive point's starts --warmup seconds in.
 // --early-baseline on: one more point, "baseline, early", the foreground alone with its window
 // right after --warmup (the protocol until session 15), and the targets also read against it.
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
@@ -288,10 +290,15 @@ async function main(): Promise<number> {
     // read pgbench's first seconds, just after settle()'s CHECKPOINT, when every first change of a
     // page also writes its full image to the WAL (the foreground's reading came out ~1.35× the
     // steady one, and the budget with it).
-    const preStepS = point.kind === 'baseline' ? 0 : warmupS;
     // Every window starts the adaptive point's lead after settle() (see the top); the early
-    // baseline's right after the warm-up. A fixed point's warm-up after its baselines is the rest.
-    const totalS = point.kind === 'baseline' && point.early ? warmupS + windowS : leadS(point.kind === 'baseline' ? variants[0]! : point.canary) + windowS;
+    // baseline's right after the warm-up.
+    const lead = point.kind === 'baseline' ? (point.early ? warmupS : leadS(variants[0]!)) : leadS(point.canary);
+    const totalS = lead + windowS;
+    // A fixed point's step starts later, so it runs its baselines and --warmup before the window,
+    // as long as it always has: at 170k rows/s the longer step would run out of --rows.
+    const measuresCanary = point.kind === 'fixed' && values['fixed-canary'] !== 'off';
+    const fixedStepS = (measuresCanary ? Math.ceil(preStepBaselineMaxMs({ canaryWindow: point.canary.window, canaryIntervalMs: point.canary.intervalMs }) / 1000) : 0) + warmupS;
+    const preStepS = point.kind === 'baseline' ? 0 : point.kind === 'fixed' ? Math.max(warmupS, lead - fixedStepS) : warmupS;
     const fgStart = Date.now();
     const foreground = runProcess(
       'pgbench',
