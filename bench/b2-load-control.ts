@@ -18,7 +18,7 @@
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
-//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--json FILE]
+//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--shapes BxP,…] [--json FILE]
 // Every point's window starts equally long after its settle() (the previous point's backup tables
 // dropped, VACUUM, CHECKPOINT): the adaptive point's lead, its warm-ups and the longest its
 // pre-step baselines take. The foreground alone drifts after settle(): over the same windows
@@ -27,6 +27,8 @@
 // after their own shorter lead) reads the ratios of later windows high. A fixed point's step starts
 // later, so that its baselines and --warmup end where its window starts (and it does not run out
 // of --rows); the adaptive point's starts --warmup seconds in.
+// --shapes 300x57,1000x193,…: the fixed points are these batch × pause (ms) settings instead of the
+// --batches × --pauses grid (e.g. shapes of equal rows/s: which one costs the foreground least).
 // --early-baseline on: one more point, "baseline, early", the foreground alone with its window
 // right after --warmup (the protocol until session 15), and the targets also read against it.
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
@@ -194,6 +196,7 @@ async function main(): Promise<number> {
       observe: { type: 'string', default: 'off' },
       // on: one more point, the foreground alone with its window right after --warmup (see the top).
       'early-baseline': { type: 'string', default: 'off' },
+      shapes: { type: 'string' },
       // With --observe on: the snapshot intervals (ms) to compare, all read in the same point from
       // one poll at the finest (multi-interval-observer.ts); the first is the one the pooled and
       // window p99 columns use. Default: the controller's own interval.
@@ -224,12 +227,18 @@ async function main(): Promise<number> {
   showInterval = variants.length > 1;
   /** Seconds from a point's start to its window: the adaptive point's warm-ups and pre-step baselines. */
   const leadS = (variant: CanaryVariant): number => warmupS + adaptiveWarmupS + Math.ceil(preStepBaselineMaxMs({ canaryWindow: variant.window, canaryIntervalMs: variant.intervalMs }) / 1000);
+  // --shapes 300x57,1000x193: these fixed settings (batch × pause ms) instead of the --batches × --pauses grid.
+  const shapes = values.shapes === undefined ? null : values.shapes.split(',').filter(Boolean).map((shape) => shape.split('x').map(Number));
+  if (shapes !== null && shapes.some((sh) => sh.length !== 2 || !Number.isInteger(sh[0]) || sh[0]! < 1 || !Number.isInteger(sh[1]) || sh[1]! < 0)) {
+    throw new Error(`--shapes: batch×pause pairs in rows and ms, e.g. 300x57,1000x193; got "${values.shapes}"`);
+  }
   if (!['on', 'off'].includes(values['early-baseline'])) throw new Error(`--early-baseline: on or off; got "${values['early-baseline']}"`);
   const points: PointKind[] = [{ kind: 'baseline' }, ...(values['early-baseline'] === 'on' ? [{ kind: 'baseline' as const, early: true }] : [])];
   for (const canary of variants) {
     points.push({ kind: 'adaptive', canary });
     // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
-    for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs, canary });
+    if (shapes !== null) for (const [batch, pauseMs] of shapes) points.push({ kind: 'fixed', batch: batch!, pauseMs: pauseMs!, canary });
+    else for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs, canary });
   }
 
   const pgServer = await startPostgres();

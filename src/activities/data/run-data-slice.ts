@@ -121,9 +121,10 @@ export const TAIL_BASELINE_MIN_WINDOWS = 3;
  * Why: the baseline is what the foreground's p99 is without this migration, and the observer is
  * part of the migration. Beside B2's foreground its 10 ms poll cost 1.11× the mean and 1.21× the
  * p99, 20 ms 1.04× and 1.11×, 40 ms 1.00× and 1.11× (bench/b2-observer-cost.ts, BENCHMARKS.md
- * session 15); a baseline read at 10 ms held that cost, and the budget granted it again on top
- * (B2's baselines' stretch read 1.2–1.3× the seconds before the step, session 14). The poll's
- * cost while batches run is the migration's, and the reading rightly counts it.
+ * session 15); a baseline read at 10 ms held that cost, and the budget granted it again on top.
+ * The poll's cost while batches run is the migration's, and the reading rightly counts it.
+ * The p95's baseline is read from the same, sparser snapshots (FOREGROUND_BASELINE_MAX_MS gives
+ * it the longer time too).
  * The sightings' reading does not depend on the gap (foreground-tail.ts: sightingTailQuantile):
  * over the same 10 s, pgbench's p99 read 0.96×, 1.02× and 1.04× at 10, 20 and 40 ms. But a band
  * holds sightings in proportion to count ÷ gap, so at twice the gap a window needs twice the
