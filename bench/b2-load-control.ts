@@ -225,8 +225,10 @@ async function main(): Promise<number> {
   const variants: CanaryVariant[] = [];
   for (const intervalMs of wholeList('canary-intervals', '15,45')) for (const window of wholeList('canary-windows', '100,300')) variants.push({ intervalMs, window });
   showInterval = variants.length > 1;
+  /** The longest a step's pre-step baselines take with this canary, whole seconds. */
+  const baselinesS = (variant: CanaryVariant): number => Math.ceil(preStepBaselineMaxMs({ canaryWindow: variant.window, canaryIntervalMs: variant.intervalMs }) / 1000);
   /** Seconds from a point's start to its window: the adaptive point's warm-ups and pre-step baselines. */
-  const leadS = (variant: CanaryVariant): number => warmupS + adaptiveWarmupS + Math.ceil(preStepBaselineMaxMs({ canaryWindow: variant.window, canaryIntervalMs: variant.intervalMs }) / 1000);
+  const leadS = (variant: CanaryVariant): number => warmupS + adaptiveWarmupS + baselinesS(variant);
   // --shapes 300x57,1000x193: these fixed settings (batch × pause ms) instead of the --batches × --pauses grid.
   const shapes = values.shapes === undefined ? null : values.shapes.split(',').filter(Boolean).map((shape) => shape.split('x').map(Number));
   if (shapes !== null && shapes.some((sh) => sh.length !== 2 || !Number.isInteger(sh[0]) || sh[0]! < 1 || !Number.isInteger(sh[1]) || sh[1]! < 0)) {
@@ -306,7 +308,7 @@ async function main(): Promise<number> {
     // A fixed point's step starts later, so it runs its baselines and --warmup before the window,
     // as long as it always has: at 170k rows/s the longer step would run out of --rows.
     const measuresCanary = point.kind === 'fixed' && values['fixed-canary'] !== 'off';
-    const fixedStepS = (measuresCanary ? Math.ceil(preStepBaselineMaxMs({ canaryWindow: point.canary.window, canaryIntervalMs: point.canary.intervalMs }) / 1000) : 0) + warmupS;
+    const fixedStepS = (measuresCanary ? baselinesS(point.canary) : 0) + warmupS;
     const preStepS = point.kind === 'baseline' ? 0 : point.kind === 'fixed' ? Math.max(warmupS, lead - fixedStepS) : warmupS;
     const fgStart = Date.now();
     const foreground = runProcess(

@@ -134,6 +134,8 @@ export const TAIL_BASELINE_MIN_WINDOWS = 3;
  * for a foreground writing 1,600 transactions a second or more.
  */
 export const TAIL_BASELINE_POLL_FACTOR = 2;
+/** Writing transactions in each window of the tail count's baseline (TAIL_BASELINE_POLL_FACTOR). */
+const tailBaselineWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => TAIL_BASELINE_POLL_FACTOR * foregroundTailWindowSize(config);
 
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
@@ -145,20 +147,20 @@ const MIN_ROWS_FOR_ERROR_RATE = 100;
  * The observer's evidence for the foreground's baselines: what it saw during the canary's baseline,
  * and more until FOREGROUND_BASELINE_WINDOWS windows of each reading or the deadline, if that
  * already filled one of either. `tail` is null when some drain could not count the tail.
- * `tailWindow`: the baseline's (TAIL_BASELINE_POLL_FACTOR times the step's).
+ * `tailWindow`: the step's; the baseline's windows are tailBaselineWindowSize.
  */
-async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunks: TailChunkCollector, window: number, tailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
+async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunks: TailChunkCollector, window: number, tailWindow: number, baselineTailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
   const seen = observer.drain().samples;
   // The tail's evidence from here on only (TAIL_BASELINE_MIN_WINDOWS): the canary has stopped.
   const duringCanary = tailChunks.chunks();
   const from = duringCanary?.length ?? 0;
   const tailChunksSince = () => tailChunks.chunks()?.slice(from) ?? null;
   // Windows of the tail count as the baseline will split them.
-  const tailWindows = () => tailWindowsOf(tailChunksSince() ?? [], tailWindow).length;
+  const tailWindows = () => tailWindowsOf(tailChunksSince() ?? [], baselineTailWindow).length;
   const tailDone = () => tailChunks.chunks() === null || tailWindows() >= FOREGROUND_BASELINE_WINDOWS;
   // Evidence enough to wait for: a window's worth as the step reads them (the canary's baseline
   // ran at the step's poll), not as the sparser baseline needs them.
-  if (seen.length >= window || tailWindowsOf(duringCanary ?? [], tailWindow / TAIL_BASELINE_POLL_FACTOR).length > 0) {
+  if (seen.length >= window || tailWindowsOf(duringCanary ?? [], tailWindow).length > 0) {
     while (!(seen.length >= FOREGROUND_BASELINE_WINDOWS * window && tailDone()) && Date.now() < deadline) {
       await cancellableSleep(Math.min(TAIL_CHUNK_MS, Math.max(1, deadline - Date.now())));
       seen.push(...observer.drain().samples);
@@ -220,11 +222,11 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         // traffic): the canary alone. The tail count's baseline from what ends after the canary's
         // (TAIL_BASELINE_MIN_WINDOWS), over its own windows of writers, drained every TAIL_CHUNK_MS.
         const window = foregroundWindowSize({ canaryWindow });
-        const tailWindow = TAIL_BASELINE_POLL_FACTOR * foregroundTailWindowSize({ canaryWindow });
+        const baselineTailWindow = tailBaselineWindowSize({ canaryWindow });
         observer?.setIntervalMs(TAIL_BASELINE_POLL_FACTOR * foregroundIntervalMs);
-        const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, tailWindow, Date.now() + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
+        const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, foregroundTailWindowSize({ canaryWindow }), baselineTailWindow, Date.now() + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
         state = withForegroundBaseline(state, seen.length >= window ? foregroundBaseline(seen, window) : null);
-        state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, tailWindow, TAIL_BASELINE_MIN_WINDOWS));
+        state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, baselineTailWindow, TAIL_BASELINE_MIN_WINDOWS));
       } finally {
         tailChunks?.stop();
         observer?.setIntervalMs(foregroundIntervalMs);
