@@ -46,11 +46,15 @@ export interface LoadControlConfig {
    *  (foreground-observer.ts); while they are visible, their p99 by tail count (foreground-tail.ts)
    *  or, on a foreground that writes little, their p95 (FOREGROUND_QUANTILE in load-controller.ts)
    *  is what the budget holds, and the canary stands in when they are not. 0: never look (the
-   *  canary alone). 10 ms: the tail count places each transaction's end within the poll's gap
-   *  and corrects for that error (foreground-tail.ts), which holds while the gap is not far beyond
-   *  the foreground's p99; beside a 3.4 ms p99 the corrected count read 0.96× of it at 5 ms, 1.14×
-   *  at 10 ms and 1.82× at 20 ms. The poll's price grows the other way: the foreground's p99 rose
-   *  1.29× at 5 ms, 1.07× at 10 ms (bench/b2-observer-cost.ts; BENCHMARKS.md, session 11). */
+   *  canary alone). The tail count's sightings read the p99 whatever the gap (over the same 10 s
+   *  beside B2's foreground: 0.96×, 1.02× and 1.04× of pgbench's at 10, 20 and 40 ms), and its
+   *  window widens with the gap to hold the same evidence (load-controller.ts:
+   *  TAIL_WINDOW_PER_CANARY). The poll's price falls with the gap: the foreground's mean rose
+   *  1.11× at 10 ms, 1.04× at 20 ms and 1.00× at 40 ms, its p99 1.21×, 1.11× and 1.11×
+   *  (bench/b2-observer-cost.ts; BENCHMARKS.md, session 15). 20 ms, not 40: the same p99 for
+   *  windows half as long, so a step is judged every three seconds, not six. The step's baseline
+   *  is read at the same poll as the step, so what the poll costs is in both and not counted as
+   *  the migration's harm (the set point's margin, LATENCY_TARGET, covers what remains). */
   foregroundIntervalMs: number;
   /** Active client backends (server-wide) above which batches shrink: beyond ~2-3 per core,
    *  queries queue for CPU. 20 suits the 4-8 core servers this usually runs against. */
@@ -90,7 +94,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   latencyBudgetMinMs: 2,
   canaryWindow: 100,
   canaryIntervalMs: 15,
-  foregroundIntervalMs: 10,
+  foregroundIntervalMs: 20,
   activeBackendsThreshold: 20,
   lockWaitersThreshold: 2,
   replicaLagThresholdMs: 5000,

@@ -178,25 +178,37 @@ export const FOREGROUND_WINDOW_PER_CANARY = 3;
 /** Foreground transactions in the controller's window (and in each window of its baseline). */
 export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => FOREGROUND_WINDOW_PER_CANARY * canaryWindowOf(config);
 /**
- * The tail count's window holds this many times canaryWindow writing transactions (4,000 at the
- * defaults; B2's foreground commits about 2,000–2,500 a second, so a window fills in about two).
+ * The tail count's window holds this many times canaryWindow writing transactions for each
+ * TAIL_WINDOW_GAP_MS of the observer's poll (foregroundIntervalMs): 8,000 at the defaults' 20 ms;
+ * B2's foreground commits about 2,500–3,000 a second, so a window fills in about three.
  *
- * Why 4,000 and not 2,000 (session 14): the sightings' p99 rests on the few sightings of one
- * band, about 4 in 2,000 writers at 11 ms gaps, and under a backfill one window read from 0.84 to
- * 1.90× the point's p99 (p10–p90). The rate answers each reading squared (RATE_GAIN) and the
+ * Why it grows with the poll's gap: a band of ages holds sightings in proportion to writers ÷ gap
+ * (foreground-tail.ts: sightingTailQuantile), so twice the gap needs twice the writers for the
+ * same evidence. Windows of 4,000 writers read 0.84–1.26× the point's p99 at 10 ms (p10–p90) and
+ * 0.76–1.72× at 20 ms (bench/b2-observer-cost.ts, BENCHMARKS.md session 15).
+ *
+ * Why 4,000 at 10 ms and not 2,000 (session 14): the sightings' p99 rests on the few sightings of
+ * one band, about 4 in 2,000 writers at 11 ms gaps, and under a backfill one window read from 0.84
+ * to 1.90× the point's p99 (p10–p90). The rate answers each reading squared (RATE_GAIN) and the
  * foreground's p99 answers the rate only shallowly, so that noise made the rate wander by about
  * 2× from window to window: the minute's p99 pools the windows at the high end, and B2 pooled at
- * 1.05–1.1× its median window. Twice the writers halve the variance (8 sightings a band). The
- * same adaptive-only B2 run read 1.63× and 1.44× its baseline before and after, and two full
- * runs 1.31× and 1.53× (BENCHMARKS.md, session 14). Judging every two seconds instead of one is
- * still far inside the time a backfill's harm takes to build, and the canary's backstop
- * (canary-pace.ts) still answers a stall at once. The cost: a foreground needs more writers a
- * second for its tail baseline (TAIL_BASELINE_MIN_WINDOWS; 1,600 since that baseline's windows
- * hold twice these, run-data-slice.ts: TAIL_BASELINE_POLL_FACTOR); a slower one is read by the p95.
+ * 1.05–1.1× its median window. Twice the writers halve the variance (8 sightings a band). Judging
+ * every three seconds instead of one is still far inside the time a backfill's harm takes to
+ * build, and the canary's backstop (canary-pace.ts) still answers a stall at once. The cost: a
+ * foreground needs more writers a second for its tail baseline (TAIL_BASELINE_MIN_WINDOWS:
+ * 1,000 at the defaults); a slower one is read by the p95.
  */
 export const TAIL_WINDOW_PER_CANARY = 40;
+/** The poll gap TAIL_WINDOW_PER_CANARY is sized for; a longer gap widens the window in proportion. */
+export const TAIL_WINDOW_GAP_MS = 10;
 /** Writing transactions in the tail count's window (and in each window of its baseline). */
-export const foregroundTailWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => TAIL_WINDOW_PER_CANARY * canaryWindowOf(config);
+export const foregroundTailWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow' | 'foregroundIntervalMs'>): number =>
+  Math.round(TAIL_WINDOW_PER_CANARY * canaryWindowOf(config) * tailGapScale(config));
+/** How many TAIL_WINDOW_GAP_MS the poll's gap spans (never under 1: a finer poll keeps the window). */
+function tailGapScale(config: Pick<LoadControlConfig, 'foregroundIntervalMs'>): number {
+  const gap = config.foregroundIntervalMs;
+  return Number.isFinite(gap) && gap > TAIL_WINDOW_GAP_MS ? Math.min(gap, 10_000) / TAIL_WINDOW_GAP_MS : 1;
+}
 /** The canary reads the p99 of its window: every lookup is timed, so its sample is the lookups. */
 export const CANARY_QUANTILE = 0.99;
 /**
@@ -231,10 +243,9 @@ export const FOREGROUND_QUANTILE = 0.95;
  * (the count of those seen ending moved 0.78–0.88 of pgbench's p99 ratio beside a backfill). The
  * sightings (foreground-tail.ts, session 13) read that ratio faithfully (0.98–1.03), and 0.8
  * stays for what the reading cannot see:
- * - its baseline is measured with instruments running: the canary's and the p95's with the
- *   observer's 10 ms poll (1.11× a foreground's mean, 1.21× its p99 beside B2's script,
- *   bench/b2-observer-cost.ts, session 15), the tail count's at 20 ms (1.04×, 1.11×:
- *   run-data-slice.ts, TAIL_BASELINE_POLL_FACTOR). (Sessions 13–14 also put B2's "stretch", its
+ * - its baseline is measured with instruments running, the observer's 20 ms poll among them
+ *   (1.04× a foreground's mean, 1.11× its p99 beside B2's script, bench/b2-observer-cost.ts,
+ *   session 15), and the budget grants that cost on top. (Sessions 13–14 also put B2's "stretch", its
  *   baselines 1.2–1.3× above the seconds before the step, down to the instruments. Session 15
  *   found the foreground alone drifting as much after the bench's VACUUM and CHECKPOINT: a
  *   bench effect, which the bench now measures at equal times.);
@@ -885,7 +896,7 @@ function boundsOf(config: LoadControlConfig): Bounds {
     factor,
     window,
     foregroundWindow: window * FOREGROUND_WINDOW_PER_CANARY,
-    tailWindow: window * TAIL_WINDOW_PER_CANARY,
+    tailWindow: foregroundTailWindowSize({ canaryWindow: window, foregroundIntervalMs: finiteOr(config.foregroundIntervalMs, d.foregroundIntervalMs) }),
   };
 }
 

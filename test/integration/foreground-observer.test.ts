@@ -194,17 +194,24 @@ describe('the foreground\'s p99 from its sightings', () => {
     // writer, which a snapshot catches less often than not.
     let n = 0;
     const shop = startForeground(database.url, 'shop', 3, () => (++n % 10 === 0 ? 6 : 2), 'sighting_counters');
-    const drained = await tailAfter(200, 3000);
+    // Three watches, judged by their median: one stall of the machine (a 50 ms fsync on a busy CI
+    // host holds all three writers, and a band's 7 sightings are then the stall's) is not the
+    // steady stream this is about, and read 51 ms once in three runs on a slow two-core machine.
+    const reads: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const drained = await tailAfter(200, 3000);
+      assert.ok(drained !== null);
+      const seen = drained.tail.sightings!;
+      assert.ok(seen.snapshots >= 100, `${seen.snapshots} snapshots`);
+      assert.ok(seen.agesMs.length > 0 && seen.spanMs > 0);
+      reads.push(tailQuantile(addToTail(emptyTail(), drained.tail.count, drained.tail.durations, 1e9, drained.tail.spread, seen)));
+    }
     await shop.stop();
-    assert.ok(drained !== null);
-    const seen = drained.tail.sightings!;
-    assert.ok(seen.snapshots >= 100, `${seen.snapshots} snapshots`);
-    assert.ok(seen.agesMs.length > 0 && seen.spanMs > 0);
-    const read = tailQuantile(addToTail(emptyTail(), drained.tail.count, drained.tail.durations, 1e9, drained.tail.spread, seen));
+    const read = median(reads);
     const clients = [...shop.waitedMs].sort((a, b) => a - b);
     const clientP99 = clients[Math.ceil(clients.length * 0.99) - 1]!;
     // The server's duration is within what its client waited; pg_sleep(0.006) holds it 6 ms at least.
-    assert.ok(read >= 5 && read <= clientP99 + 1, `sightings read ${read} ms; the clients' p99 ${clientP99.toFixed(2)} ms`);
+    assert.ok(read >= 5 && read <= clientP99 + 1, `sightings read ${reads.map((r) => r.toFixed(2)).join(', ')} ms (median ${read}); the clients' p99 ${clientP99.toFixed(2)} ms`);
   });
 });
 
@@ -264,9 +271,10 @@ describe('a data slice governed by the foreground', () => {
     const loadControl = resolveLoadControl(plan!.loadControl);
     let holdMs = writes ? 1 : 5;
     if (writes) await createCounters(database.url, `${table}_counters`);
-    // Writers: more clients and more slices, so that even 100 ms transactions (80 a second) fill
-    // the tail count's windows (400 transactions at this canaryWindow) twice or more below.
-    const shop = startForeground(database.url, 'shop', writes ? 8 : 3, () => holdMs, writes ? `${table}_counters` : undefined);
+    // Writers: more clients and more slices, so that even 100 ms transactions (120 a second) fill
+    // the tail count's windows (800 transactions at this canaryWindow and the default 20 ms poll,
+    // foregroundTailWindowSize) twice or more below.
+    const shop = startForeground(database.url, 'shop', writes ? 12 : 3, () => holdMs, writes ? `${table}_counters` : undefined);
     try {
       await sleep(300);
       // The baselines (canary and foreground), then a batch or so.
@@ -276,7 +284,7 @@ describe('a data slice governed by the foreground', () => {
       holdMs = writes ? 100 : 25;
       const reasons: string[] = [];
       let controller = first.controller;
-      for (let i = 0; i < (writes ? 20 : 6); i++) {
+      for (let i = 0; i < (writes ? 30 : 6); i++) {
         const slice = await activities.runDataSlice({ ...input, file: plan!.file, loadControl, controller, sliceMs: 500 });
         controller = slice.controller;
         reasons.push(...slice.reasons);

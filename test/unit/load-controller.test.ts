@@ -678,11 +678,11 @@ describe('foreground latency budget (the tail count of its writing transactions)
   });
 
   test('the reading is the sightings\' quantile when the observer hands them over, through JSON; without them, or damaged, the count', () => {
-    // 4,000 transactions, snapshots 10 ms apart: a 2 ms band at the p99 wants 0.01 × 4000 × 2 / 10
+    // 8,000 transactions, snapshots 20 ms apart: a 2 ms band at the p99 wants 0.01 × 8000 × 2 / 20
     // = 8 sightings. The two longest stand alone; the next eight lie within it from 7 ms, so the
     // p99 is the band's middle, 8 ms.
-    assert.equal(size, 4000, 'the numbers below are worked for a window of 4,000');
-    const sightings = (ages: number[], snapshots: number) => ({ agesMs: ages, snapshots, spanMs: snapshots * 10 });
+    assert.equal(size, 8000, 'the numbers below are worked for a window of 8,000');
+    const sightings = (ages: number[], snapshots: number) => ({ agesMs: ages, snapshots, spanMs: snapshots * 20 });
     const first = { ...tail(18, size / 2), sightings: sightings([7.3, 7.2, 7.15, 7.05, 1, 2], 100) };
     const second = { ...tail(18, size / 2), sightings: sightings([7.1, 7, 7.02, 7.01, 12, 30, 3], 100) };
     const partial = decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, foregroundTail: first }), config);
@@ -694,6 +694,16 @@ describe('foreground latency budget (the tail count of its writing transactions)
     assert.match(without.reasons.join('\n'), /foreground p99 18 ms against budget 9/, 'a chunk without sightings: the count');
     const damaged = decide({ ...json, foregroundTail: { ...json.foregroundTail!, sightings: { agesMs: ['x'], snapshots: 1, spanMs: 10 } as never } }, quiet({ batchMs: 100, foregroundTail: second }), config);
     assert.match(damaged.reasons.join('\n'), /foreground p99 18 ms against budget 9/, 'damaged sightings: the count');
+  });
+
+  test('the window widens with the poll\'s gap, so a band holds as many sightings at any gap', () => {
+    const at = (foregroundIntervalMs: number) => foregroundTailWindowSize({ canaryWindow: 100, foregroundIntervalMs });
+    assert.deepEqual([at(5), at(10), at(20), at(40)], [4000, 4000, 8000, 16000], 'writers ÷ gap held at 400 a millisecond from 10 ms up');
+    assert.equal(at(0), 4000, 'no poll (the canary alone): the narrowest window');
+    assert.equal(at(Number.NaN), 4000);
+    assert.equal(size, at(config.foregroundIntervalMs), 'the controller judges the window the slice\'s baseline reads');
+    const judged = (foregroundIntervalMs: number) => decide(three({ sleepMs: 100 }), quiet({ batchMs: 100, foregroundTail: tail(18, 4000) }), { ...config, foregroundIntervalMs });
+    assert.deepEqual([judged(10).batchSize, judged(40).batchSize], [800, 1000], '4,000 writers fill the window at 10 ms, a quarter of it at 40 ms');
   });
 
   test('state that went through JSON or holds garbage still decides within bounds', () => {

@@ -96,16 +96,22 @@ export const baselineSamples = (config: Pick<LoadControlConfig, 'canaryWindow'>)
  * the canary's baseline is not waited for.
  */
 export const FOREGROUND_BASELINE_WINDOWS = 5;
-/** 15 s, not 10: the tail baseline's windows hold TAIL_BASELINE_POLL_FACTOR times the writers. */
-export const FOREGROUND_BASELINE_MAX_MS = 15_000;
+/**
+ * 25 s: three of the tail baseline's windows (8,000 writers each at the defaults) fill in that
+ * time for a foreground writing about 1,000 transactions a second. At 15 s (session 15) that took
+ * 1,600 a second, and on a slower two-core machine (session 16) B2's own foreground, 1,400–1,900
+ * a second beside the canary's baseline, never filled three: the p95 governed every repetition
+ * and let pgbench's p99 reach 1.15–2.03× its baseline (BENCHMARKS.md, session 16).
+ */
+export const FOREGROUND_BASELINE_MAX_MS = 25_000;
 /** The longest the baselines before a step's first batch take: the canary's, then the foreground's. */
 export const preStepBaselineMaxMs = (config: Pick<LoadControlConfig, 'canaryWindow' | 'canaryIntervalMs'>): number =>
   baselineSamples(config) * config.canaryIntervalMs + FOREGROUND_BASELINE_MAX_MS;
 /**
  * The tail count (foreground-tail.ts) governs only when its baseline read at least this many of its
- * windows (TAIL_BASELINE_POLL_FACTOR × foregroundTailWindowSize) by FOREGROUND_BASELINE_MAX_MS:
+ * windows (foregroundTailWindowSize) by FOREGROUND_BASELINE_MAX_MS:
  * from fewer, one disturbed stretch would set the budget for the step. A foreground writing less
- * than that (about 1,600 transactions a second at the defaults) is read by the p95 of its observed
+ * than that (about 1,000 transactions a second at the defaults) is read by the p95 of its observed
  * transactions instead; B2's 2,500–3,000 fill four or five windows in the time.
  * Its windows are counted from the end of the canary's baseline: a lookup every 15 ms raised a fast
  * foreground's p99 1.15–1.24× (BENCHMARKS.md, session 11), and while the tail count governs the
@@ -113,29 +119,6 @@ export const preStepBaselineMaxMs = (config: Pick<LoadControlConfig, 'canaryWind
  * step the same again on top of the budget.
  */
 export const TAIL_BASELINE_MIN_WINDOWS = 3;
-/**
- * While the tail count's baseline is read, the observer polls this many times less often than
- * while batches run (foregroundIntervalMs), and each of the baseline's windows holds this many
- * times the writers (foregroundTailWindowSize).
- *
- * Why: the baseline is what the foreground's p99 is without this migration, and the observer is
- * part of the migration. Beside B2's foreground its 10 ms poll cost 1.11× the mean and 1.21× the
- * p99, 20 ms 1.04× and 1.11×, 40 ms 1.00× and 1.11× (bench/b2-observer-cost.ts, BENCHMARKS.md
- * session 15); a baseline read at 10 ms held that cost, and the budget granted it again on top.
- * The poll's cost while batches run is the migration's, and the reading rightly counts it.
- * The p95's baseline is read from the same, sparser snapshots (FOREGROUND_BASELINE_MAX_MS gives
- * it the longer time too).
- * The sightings' reading does not depend on the gap (foreground-tail.ts: sightingTailQuantile):
- * over the same 10 s, pgbench's p99 read 0.96×, 1.02× and 1.04× at 10, 20 and 40 ms. But a band
- * holds sightings in proportion to count ÷ gap, so at twice the gap a window needs twice the
- * writers for the same evidence: windows of 4,000 writers at 20 ms read 0.76–1.72× the point's
- * p99 (p10–p90), against 0.84–1.26× at 10 ms. Why 2 and not 4: three windows of 16,000 writers
- * would take B2's foreground 16–19 s; three of 8,000 take 8–10 s, within FOREGROUND_BASELINE_MAX_MS
- * for a foreground writing 1,600 transactions a second or more.
- */
-export const TAIL_BASELINE_POLL_FACTOR = 2;
-/** Writing transactions in each window of the tail count's baseline (TAIL_BASELINE_POLL_FACTOR). */
-const tailBaselineWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow'>): number => TAIL_BASELINE_POLL_FACTOR * foregroundTailWindowSize(config);
 
 /** Database-side load is read at most this often (see `sample` below). */
 export const DATABASE_SAMPLE_MS = 1000;
@@ -147,19 +130,17 @@ const MIN_ROWS_FOR_ERROR_RATE = 100;
  * The observer's evidence for the foreground's baselines: what it saw during the canary's baseline,
  * and more until FOREGROUND_BASELINE_WINDOWS windows of each reading or the deadline, if that
  * already filled one of either. `tail` is null when some drain could not count the tail.
- * `tailWindow`: the step's; the baseline's windows are tailBaselineWindowSize.
  */
-async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunks: TailChunkCollector, window: number, tailWindow: number, baselineTailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
+async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunks: TailChunkCollector, window: number, tailWindow: number, deadline: number): Promise<{ seen: number[]; tail: TailChunk[] | null }> {
   const seen = observer.drain().samples;
   // The tail's evidence from here on only (TAIL_BASELINE_MIN_WINDOWS): the canary has stopped.
   const duringCanary = tailChunks.chunks();
   const from = duringCanary?.length ?? 0;
   const tailChunksSince = () => tailChunks.chunks()?.slice(from) ?? null;
   // Windows of the tail count as the baseline will split them.
-  const tailWindows = () => tailWindowsOf(tailChunksSince() ?? [], baselineTailWindow).length;
+  const tailWindows = () => tailWindowsOf(tailChunksSince() ?? [], tailWindow).length;
   const tailDone = () => tailChunks.chunks() === null || tailWindows() >= FOREGROUND_BASELINE_WINDOWS;
-  // Evidence enough to wait for: a window's worth as the step reads them (the canary's baseline
-  // ran at the step's poll), not as the sparser baseline needs them.
+  // Evidence enough to wait for: a window's worth of either.
   if (seen.length >= window || tailWindowsOf(duringCanary ?? [], tailWindow).length > 0) {
     while (!(seen.length >= FOREGROUND_BASELINE_WINDOWS * window && tailDone()) && Date.now() < deadline) {
       await cancellableSleep(Math.min(TAIL_CHUNK_MS, Math.max(1, deadline - Date.now())));
@@ -222,14 +203,14 @@ export async function runDataSlice(deps: SliceDeps, input: SliceInput): Promise<
         // traffic): the canary alone. The tail count's baseline from what ends after the canary's
         // (TAIL_BASELINE_MIN_WINDOWS), over its own windows of writers, drained every TAIL_CHUNK_MS.
         const window = foregroundWindowSize({ canaryWindow });
-        const baselineTailWindow = tailBaselineWindowSize({ canaryWindow });
-        observer?.setIntervalMs(TAIL_BASELINE_POLL_FACTOR * foregroundIntervalMs);
-        const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, foregroundTailWindowSize({ canaryWindow }), baselineTailWindow, Date.now() + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
+        // At the step's own poll: what the poll costs the foreground is then in the baseline and in
+        // every reading alike (load-control-config.ts: foregroundIntervalMs).
+        const tailWindow = foregroundTailWindowSize({ canaryWindow, foregroundIntervalMs });
+        const { seen, tail } = observer && tailChunks ? await foregroundBaselineSamples(observer, tailChunks, window, tailWindow, Date.now() + FOREGROUND_BASELINE_MAX_MS) : { seen: [], tail: null };
         state = withForegroundBaseline(state, seen.length >= window ? foregroundBaseline(seen, window) : null);
-        state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, baselineTailWindow, TAIL_BASELINE_MIN_WINDOWS));
+        state = withForegroundTailBaseline(state, tail === null ? null : tailBaseline(tail, tailWindow, TAIL_BASELINE_MIN_WINDOWS));
       } finally {
         tailChunks?.stop();
-        observer?.setIntervalMs(foregroundIntervalMs);
       }
     }
     // What ended before the first batch is not evidence about it.
