@@ -212,6 +212,26 @@ export function tailWindowsOf(drains: readonly TailChunk[], size: number): TailW
   return out;
 }
 
+/**
+ * How many complete windows tailWindowsOf would split `drains` into, from their counts alone.
+ * Why: the slice asks this every TAIL_CHUNK_MS while its baseline gathers, over every chunk so
+ * far; tailWindowsOf merges and sorts each chunk's durations and sightings, and over 25 s of
+ * B2's foreground (250 chunks) one call took 60 ms, so the wait took a third of a core by its
+ * end, from the foreground the baseline was reading (BENCHMARKS.md, session 16).
+ */
+export function completeTailWindows(drains: readonly TailChunk[], size: number): number {
+  let windows = 0;
+  let count = 0;
+  for (const d of drains) {
+    count = Math.max(0, count + (Number.isFinite(d.count) ? d.count : 0));
+    if (count >= size) {
+      windows++;
+      count = 0;
+    }
+  }
+  return windows;
+}
+
 /** The tail-count baseline: the median of the p99s of the complete, readable windows; null with fewer than `minWindows`. */
 export function tailBaseline(drains: readonly TailChunk[], size: number, minWindows: number): number | null {
   const keep = tailKeep(size);

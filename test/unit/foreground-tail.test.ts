@@ -1,7 +1,7 @@
 // The tail count: the foreground's p99 as the duration 1 % of its writing transactions exceeded.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addToTail, countedTailQuantile, emptyTail, MAX_SPREAD_CORRECTION, plainTailQuantile, sightingTailQuantile, SPREAD_POINTS, spreadDurations, tailBaseline, tailKeep, tailQuantile, tailReadable, tailWindowsOf } from '../../src/core/foreground-tail';
+import { addToTail, countedTailQuantile, emptyTail, MAX_SPREAD_CORRECTION, plainTailQuantile, sightingTailQuantile, SPREAD_POINTS, spreadDurations, tailBaseline, tailKeep, tailQuantile, tailReadable, tailWindowsOf, completeTailWindows } from '../../src/core/foreground-tail';
 
 test('the p99 is the (1 % × count)-th longest observed, whatever the short ones are', () => {
   const longest = [40, 30, 25, 21, 20, 19, 18, 17, 16, 15, 14];
@@ -35,6 +35,21 @@ test('windows split a stream of drains; the baseline is the median window p99, w
   assert.equal(tailBaseline(drains, 100, 3), 7);
   assert.equal(tailBaseline(drains, 100, 4), null, 'too few windows');
   assert.equal(tailBaseline([drain(5000, [])], 1000, 1), null, 'nothing observed: no baseline');
+});
+
+test('completeTailWindows counts the windows tailWindowsOf builds, from the counts alone', () => {
+  const drain = (count: number) => ({ count, durations: [1] });
+  assert.equal(completeTailWindows([drain(60), drain(60), drain(100), drain(50), drain(150)], 100), 3);
+  assert.equal(completeTailWindows([], 100), 0);
+  assert.equal(completeTailWindows([drain(99)], 100), 0, 'a partial window is not counted');
+  // Random streams, with the garbage addToTail tolerates (NaN and negative counts).
+  let seed = 7;
+  const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 0; i < 200; i++) {
+    const drains = Array.from({ length: Math.floor(next() * 60) }, () => drain(next() < 0.05 ? Number.NaN : next() < 0.05 ? -40 : Math.floor(next() * 300)));
+    const size = 50 + Math.floor(next() * 500);
+    assert.equal(completeTailWindows(drains, size), tailWindowsOf(drains, size).length, `stream ${i}`);
+  }
 });
 
 test('a window that counted more transactions than it observed up to its rank is not readable, nor part of a baseline', () => {

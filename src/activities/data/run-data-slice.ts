@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { canaryIntervalFor } from '../../core/canary-pace';
 import { type DataStep, isStepFinished } from '../../core/data-plan';
 import { canaryEnabled, type LoadControlConfig, resolveLoadControl } from '../../core/load-control-config';
-import { type TailChunk, tailBaseline, tailWindowsOf } from '../../core/foreground-tail';
+import { completeTailWindows, type TailChunk, tailBaseline } from '../../core/foreground-tail';
 import { type ControllerState, type Decision, decide, foregroundBaseline, foregroundTailWindowSize, foregroundWindowSize, type LoadSample, withCanaryBaseline, withForegroundBaseline, withForegroundTailBaseline } from '../../core/load-controller';
 import { type RunOptions } from '../../core/run-options';
 import { type BatchStats, emptyBatchStats, emptyPeakLoad, mergeBatchStats, type PeakLoad, raisePeak } from '../../core/run-report';
@@ -137,11 +137,12 @@ async function foregroundBaselineSamples(observer: ForegroundObserver, tailChunk
   const duringCanary = tailChunks.chunks();
   const from = duringCanary?.length ?? 0;
   const tailChunksSince = () => tailChunks.chunks()?.slice(from) ?? null;
-  // Windows of the tail count as the baseline will split them.
-  const tailWindows = () => tailWindowsOf(tailChunksSince() ?? [], tailWindow).length;
+  // Windows of the tail count as the baseline will split them (counted, not built: this runs
+  // every TAIL_CHUNK_MS over every chunk so far).
+  const tailWindows = () => completeTailWindows(tailChunksSince() ?? [], tailWindow);
   const tailDone = () => tailChunks.chunks() === null || tailWindows() >= FOREGROUND_BASELINE_WINDOWS;
   // Evidence enough to wait for: a window's worth of either.
-  if (seen.length >= window || tailWindowsOf(duringCanary ?? [], tailWindow).length > 0) {
+  if (seen.length >= window || completeTailWindows(duringCanary ?? [], tailWindow) > 0) {
     while (!(seen.length >= FOREGROUND_BASELINE_WINDOWS * window && tailDone()) && Date.now() < deadline) {
       await cancellableSleep(Math.min(TAIL_CHUNK_MS, Math.max(1, deadline - Date.now())));
       seen.push(...observer.drain().samples);
