@@ -245,10 +245,10 @@ export const FOREGROUND_QUANTILE = 0.95;
  * stays for what the reading cannot see:
  * - its baseline is measured with instruments running, the observer's 20 ms poll among them
  *   (1.04× a foreground's mean, 1.11× its p99 beside B2's script, bench/b2-observer-cost.ts,
- *   session 15), and the budget grants that cost on top. (Sessions 13–14 also put B2's "stretch", its
- *   baselines 1.2–1.3× above the seconds before the step, down to the instruments. Session 15
- *   found the foreground alone drifting as much after the bench's VACUUM and CHECKPOINT: a
- *   bench effect, which the bench now measures at equal times.);
+ *   session 15), and the budget grants that cost on top. (B2's "stretch", its baselines
+ *   1.2–1.7× above the seconds before the step in sessions 13–16, was mostly the baseline's own
+ *   wait rebuilding the tail's windows ten times a second: foreground-tail.ts,
+ *   completeTailWindows.);
  * - a minute's pooled p99 sits above the median window's (1.05–1.1× in B2): the windows that
  *   read high carry most of the minute's tail.
  * At 0.8 the reading settles at 1.2× its baseline, which B2's two full runs of session 14 put at
