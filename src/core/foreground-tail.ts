@@ -124,6 +124,9 @@ export const SIGHTINGS_PER_KEPT = 5;
  */
 export const SIGHTING_BAND_MS = 2;
 
+/** A window's count after a drain's: garbage adds nothing, and a count never goes negative. */
+const withCount = (count: number, added: number): number => Math.max(0, count + (Number.isFinite(added) ? added : 0));
+
 /**
  * Adds `count` transactions, of which `durations` were observed (with their `spread` durations),
  * keeping the `keep` longest, and the `sightings` of the snapshots that saw them. A window that
@@ -131,12 +134,11 @@ export const SIGHTING_BAND_MS = 2;
  * would be missing transactions. Likewise a chunk without sightings ends the window's sightings.
  */
 export function addToTail(window: TailWindow, count: number, durations: readonly number[], keep: number, spread?: readonly number[], sightings?: Sightings): TailWindow {
-  const added = Number.isFinite(count) ? count : 0;
   const valid = (d: number) => Number.isFinite(d) && d >= 0;
   const kept = durations.filter(valid);
   const longest = [...window.longest, ...kept].sort((a, b) => b - a).slice(0, Math.max(1, keep));
   const spreadComplete = window.spreadLongest !== undefined && (kept.length === 0 || (spread !== undefined && spread.length === SPREAD_POINTS * durations.length));
-  const next: TailWindow = { count: Math.max(0, window.count + added), longest };
+  const next: TailWindow = { count: withCount(window.count, count), longest };
   if (spreadComplete) next.spreadLongest = [...window.spreadLongest!, ...(spread ?? []).filter(valid)].sort((a, b) => b - a).slice(0, SPREAD_POINTS * Math.max(1, keep));
   const seen = window.sightings;
   if (seen !== undefined && sightings !== undefined && Number.isFinite(sightings.snapshots) && Number.isFinite(sightings.spanMs)) {
@@ -223,7 +225,7 @@ export function completeTailWindows(drains: readonly TailChunk[], size: number):
   let windows = 0;
   let count = 0;
   for (const d of drains) {
-    count = Math.max(0, count + (Number.isFinite(d.count) ? d.count : 0));
+    count = withCount(count, d.count);
     if (count >= size) {
       windows++;
       count = 0;

@@ -200,7 +200,7 @@ export const foregroundWindowSize = (config: Pick<LoadControlConfig, 'canaryWind
  */
 export const TAIL_WINDOW_PER_CANARY = 40;
 /** The poll gap TAIL_WINDOW_PER_CANARY is sized for; a longer gap widens the window in proportion. */
-export const TAIL_WINDOW_GAP_MS = 10;
+const TAIL_WINDOW_GAP_MS = 10;
 /** Writing transactions in the tail count's window (and in each window of its baseline). */
 export const foregroundTailWindowSize = (config: Pick<LoadControlConfig, 'canaryWindow' | 'foregroundIntervalMs'>): number =>
   Math.round(TAIL_WINDOW_PER_CANARY * canaryWindowOf(config) * tailGapScale(config));
