@@ -17,6 +17,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tryDirLockSync, withDirLock } from './dir-lock';
 import { LOOPBACK, pickPort } from './free-port';
 import { findProcesses, isPidAlive, readCommandLine, signalProcessGroupSync, stopProcessGroup } from './process-control';
@@ -185,12 +186,31 @@ function rotateLog(file: string): void {
  * with an existing temporal.db new ones are silently ignored (CLI 1.9.1). So we always (re)create
  * them through the operator API, which is idempotent for attributes that already exist.
  */
-async function ensureSearchAttributes(cliPath: string, address: string, attributes: Record<string, SearchAttributeType>): Promise<void> {
+export async function ensureSearchAttributes(cliPath: string, address: string, attributes: Record<string, SearchAttributeType>, deadline: number): Promise<void> {
   const entries = Object.entries(attributes);
   if (entries.length === 0) return;
   const args = ['operator', 'search-attribute', 'create', '--address', address, '--namespace', 'default'];
   for (const [name, type] of entries) args.push('--name', name, '--type', type);
-  const output = await new Promise<{ code: number | null; text: string }>((resolve) => {
+  for (;;) {
+    const output = await runCli(cliPath, args);
+    if (output.code === 0) return;
+    // The port accepts connections a moment before the frontend serves (CI saw "Frontend is not
+    // healthy yet" once in hundreds of starts); that one answer is worth waiting out, others are not.
+    if (isStartingUp(output.text) && Date.now() < deadline) {
+      await sleep(250);
+      continue;
+    }
+    throw new Error(`Could not register search attributes ${entries.map(([n, t]) => `${n}=${t}`).join(', ')} on ${address}: ${output.text.trim()}`);
+  }
+}
+
+/** What the CLI says while the server's frontend is still starting (it then answers normally). */
+function isStartingUp(cliOutput: string): boolean {
+  return /not healthy yet|Unavailable|connection refused/i.test(cliOutput);
+}
+
+function runCli(cliPath: string, args: string[]): Promise<{ code: number | null; text: string }> {
+  return new Promise((resolve) => {
     let text = '';
     const child = spawn(cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv() });
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -198,9 +218,6 @@ async function ensureSearchAttributes(cliPath: string, address: string, attribut
     child.once('error', (error) => resolve({ code: null, text: error.message }));
     child.once('close', (code) => resolve({ code, text }));
   });
-  if (output.code !== 0) {
-    throw new Error(`Could not register search attributes ${entries.map(([n, t]) => `${n}=${t}`).join(', ')} on ${address}: ${output.text.trim()}`);
-  }
 }
 
 async function startServer(opts: AcquireDevServerOptions, paths: Paths, log: (m: string) => void): Promise<DevServerRecord> {
@@ -244,7 +261,7 @@ async function startServer(opts: AcquireDevServerOptions, paths: Paths, log: (m:
       // Record before anything else can fail, so a failure below still lets us stop it cleanly.
       writeRecordSync(paths.recordFile, record);
       try {
-        await ensureSearchAttributes(opts.cliPath, address, opts.searchAttributes);
+        await ensureSearchAttributes(opts.cliPath, address, opts.searchAttributes, Date.now() + timeoutMs);
       } catch (error) {
         await stopProcessGroup(record.pid);
         fs.rmSync(paths.recordFile, { force: true });
@@ -289,7 +306,7 @@ export async function acquireDevServer(opts: AcquireDevServerOptions): Promise<D
         reused = true;
         const missing = Object.entries(opts.searchAttributes).filter(([name]) => !(name in server!.searchAttributes));
         if (missing.length > 0) {
-          await ensureSearchAttributes(opts.cliPath, server.address, Object.fromEntries(missing));
+          await ensureSearchAttributes(opts.cliPath, server.address, Object.fromEntries(missing), Date.now() + (opts.startTimeoutMs ?? 30_000));
           server.searchAttributes = { ...server.searchAttributes, ...Object.fromEntries(missing) };
           writeRecordSync(paths.recordFile, server);
         }

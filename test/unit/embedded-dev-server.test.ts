@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { acquireDevServer, readRunningDevServer, type AcquireDevServerOptions } from '../../src/embedded/dev-server';
+import { acquireDevServer, ensureSearchAttributes, readRunningDevServer, type AcquireDevServerOptions } from '../../src/embedded/dev-server';
 import { freePort } from '../../src/embedded/free-port';
 import { isPidAlive } from '../../src/embedded/process-control';
 import { resolveTemporalCli } from '../../src/embedded/temporal-cli';
@@ -173,4 +173,38 @@ test('a start failure reports the tail of the server log', { skip }, async () =>
   await assert.rejects(acquireDevServer(opts), (error: Error) => /exited during start-up/.test(error.message) && /NoSuchType/.test(error.message));
   assert.ok(Date.now() - started < 5000, 'reported when the process exits, not after the timeout');
   assert.equal(await readRunningDevServer(opts.stateDir), null);
+});
+
+/** A stand-in for the CLI that answers its first `failures` calls with `message` and exit code 1. */
+async function flakyCli(failures: number, message: string): Promise<{ cli: string; calls: () => Promise<number> }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'stockrx-flaky-cli-'));
+  roots.push(dir);
+  const counter = path.join(dir, 'calls');
+  const cli = path.join(dir, 'temporal');
+  await fs.writeFile(
+    cli,
+    `#!/bin/sh\nn=$(cat ${counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${counter}\n` +
+      `if [ $n -le ${failures} ]; then echo '${message}' >&2; exit 1; fi\nexit 0\n`,
+    { mode: 0o755 },
+  );
+  return { cli, calls: async () => Number((await fs.readFile(counter, 'utf8')).trim()) };
+}
+
+test('registering search attributes waits out a frontend that is not healthy yet', async () => {
+  const { cli, calls } = await flakyCli(2, 'failed connecting to Temporal server: Frontend is not healthy yet');
+  await ensureSearchAttributes(cli, '127.0.0.1:1', { StockrxStatus: 'Keyword' }, Date.now() + 10_000);
+  assert.equal(await calls(), 3, 'two refusals, then the registration');
+});
+
+test('registering search attributes fails at once on an answer that is not about start-up', async () => {
+  const { cli, calls } = await flakyCli(5, 'invalid search attribute type');
+  await assert.rejects(ensureSearchAttributes(cli, '127.0.0.1:1', { StockrxStatus: 'Keyword' }, Date.now() + 10_000), /invalid search attribute type/);
+  assert.equal(await calls(), 1);
+});
+
+test('registering search attributes gives up at the deadline', async () => {
+  const { cli } = await flakyCli(1000, 'Frontend is not healthy yet');
+  const started = Date.now();
+  await assert.rejects(ensureSearchAttributes(cli, '127.0.0.1:1', { StockrxStatus: 'Keyword' }, Date.now() + 1000), /not healthy yet/);
+  assert.ok(Date.now() - started < 5000);
 });
