@@ -18,7 +18,8 @@
 //
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
-//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--shapes BxP,…] [--json FILE]
+//        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--shapes BxP,…]
+//        [--adaptive-targets 0.8[,0.93…]] [--json FILE]
 // Every point's window starts equally long after its settle() (the previous point's backup tables
 // dropped, VACUUM, CHECKPOINT): the adaptive point's lead, its warm-ups and the longest its
 // pre-step baselines take. The foreground alone drifts after settle(): over the same windows
@@ -29,6 +30,8 @@
 // of --rows); the adaptive point's starts --warmup seconds in.
 // --shapes 300x57,1000x193,…: the fixed points are these batch × pause (ms) settings instead of the
 // --batches × --pauses grid (e.g. shapes of equal rows/s: which one costs the foreground least).
+// --adaptive-targets 0.8,…: one more adaptive point per value, run with that latencyTarget (the
+// default point runs the product's default), each judged against the same oracle.
 // --early-baseline on: one more point, "baseline, early", the foreground alone with its window
 // right after --warmup (the protocol until session 15), and the targets also read against it.
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
@@ -77,12 +80,13 @@ interface CanaryVariant {
   intervalMs: number;
   window: number;
 }
-type PointKind = { kind: 'baseline'; early?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant };
+type PointKind = { kind: 'baseline'; early?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant; target?: number };
 const variantName = (v: CanaryVariant) => `${v.intervalMs}ms/${v.window}`;
 /** Set when the run compares canary variants: labels then say which one a point used. */
 let showInterval = false;
 const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${variantName(p.canary)}` : '');
-const label = (p: PointKind) => (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'baseline' && p.early ? 'baseline, early' : p.kind) + intervalTag(p);
+const label = (p: PointKind) =>
+  (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'baseline' && p.early ? 'baseline, early' : p.kind === 'adaptive' && p.target !== undefined ? `adaptive, target ${p.target}` : p.kind) + intervalTag(p);
 
 /** One judgement of the controller against the truth it stands for. */
 interface JudgedWindow {
@@ -197,6 +201,9 @@ async function main(): Promise<number> {
       // on: one more point, the foreground alone with its window right after --warmup (see the top).
       'early-baseline': { type: 'string', default: 'off' },
       shapes: { type: 'string' },
+      // 0.8,0.93: more adaptive points, each with this latencyTarget instead of the default (the
+      // set point's trade between margin and rows/s, side by side with the default's).
+      'adaptive-targets': { type: 'string', default: '' },
       // With --observe on: the snapshot intervals (ms) to compare, all read in the same point from
       // one poll at the finest (multi-interval-observer.ts); the first is the one the pooled and
       // window p99 columns use. Default: the controller's own interval.
@@ -236,8 +243,11 @@ async function main(): Promise<number> {
   }
   if (!['on', 'off'].includes(values['early-baseline'])) throw new Error(`--early-baseline: on or off; got "${values['early-baseline']}"`);
   const points: PointKind[] = [{ kind: 'baseline' }, ...(values['early-baseline'] === 'on' ? [{ kind: 'baseline' as const, early: true }] : [])];
+  const adaptiveTargets = values['adaptive-targets'].split(',').filter(Boolean).map(Number);
+  if (adaptiveTargets.some((t) => !(t >= 0.5 && t <= 1))) throw new Error(`--adaptive-targets: fractions of the budget from 0.5 to 1, e.g. 0.8,0.93; got "${values['adaptive-targets']}"`);
   for (const canary of variants) {
     points.push({ kind: 'adaptive', canary });
+    for (const target of adaptiveTargets) points.push({ kind: 'adaptive', canary, target });
     // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
     if (shapes !== null) for (const [batch, pauseMs] of shapes) points.push({ kind: 'fixed', batch: batch!, pauseMs: pauseMs!, canary });
     else for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs, canary });
@@ -348,7 +358,7 @@ async function main(): Promise<number> {
       };
       const loadControl =
         point.kind === 'adaptive'
-          ? interval
+          ? { ...interval, ...(point.target === undefined ? {} : { latencyTarget: point.target }) }
           : {
               ...interval,
               initialBatchSize: point.batch, minBatchSize: point.batch, maxBatchSize: point.batch,
@@ -561,8 +571,9 @@ async function main(): Promise<number> {
   ];
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); every window ${windowS} s long, ${leadS(variants[0]!)} s after its point's settle() (the step starts ${warmupS} s in; the early baseline's window, if any, ${warmupS} s in); ${reps} reps (medians)\n${machine}\n`);
   console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? observedHeaders : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
-  for (const n of variants) {
-    const adaptive = label({ kind: 'adaptive', canary: n });
+  for (const adaptivePoint of points.filter((p): p is Extract<PointKind, { kind: 'adaptive' }> => p.kind === 'adaptive')) {
+    const n = adaptivePoint.canary;
+    const adaptive = label(adaptivePoint);
     const oracle = oracleOf.get(n) ?? null;
     const adaptiveP99 = p99Of(adaptive) / baseP99;
     const adaptiveRows = oracle ? rowsOf(adaptive) / rowsOf(oracle) : Number.NaN;

@@ -11,7 +11,7 @@
 //              replica lag over threshold           batch × (1 − f), pause doubled (≥ +100)
 //   budget     the latency reading (canary p99, or the foreground's p95: below) against
 //              budget × baseline, judged once per full window: a set point, not a ceiling.
-//              rate × (LATENCY_TARGET ÷ reading/limit)², within ×0.5 … ×1.5, ±5 % dead band
+//              rate × (latencyTarget ÷ reading/limit)², within ×0.5 … ×1.5, ±5 % dead band
 //              slower: a longer pause (paceAt); over 1.2× the limit the batch × (1 − f) too
 //              faster: batch × the step (seed's growth, up to the target time), pause to match
 //   steering   expected batch time over target      batch × max(1 − f, target / expected)
@@ -43,7 +43,7 @@
 // Memory stays binding: running out of it is a cliff that latency does not announce.
 import { addToTail, emptyTail, type Sightings, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
 import { to10Micros } from './foreground-transactions';
-import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LOAD_CONTROL, type LoadControlConfig } from './load-control-config';
+import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LATENCY_TARGET, DEFAULT_LOAD_CONTROL, LEGACY_LATENCY_TARGET, type LoadControlConfig } from './load-control-config';
 
 export interface LoadSample {
   /** Wall time of the batch just run, ms. */
@@ -239,23 +239,17 @@ export const FOREGROUND_QUANTILE = 0.95;
  * the budget because a window's reading varies by about 11 % at a steady setting (see
  * FOREGROUND_QUANTILE): settling on the budget itself would put half the windows over it.
  *
- * Why 0.8 and not 0.85 (session 12): the reading then understated the harm it is kept under
- * (the count of those seen ending moved 0.78–0.88 of pgbench's p99 ratio beside a backfill). The
- * sightings (foreground-tail.ts, session 13) read that ratio faithfully (0.98–1.03), and 0.8
- * stays for what the reading cannot see:
+ * How far under is latencyTarget (a setting; its default's note, DEFAULT_LATENCY_TARGET, has the
+ * numbers). What the margin is for, beyond a window's spread, is what the reading cannot see:
  * - its baseline is measured with instruments running, the observer's 20 ms poll among them
  *   (1.04× a foreground's mean, 1.11× its p99 beside B2's script, bench/b2-observer-cost.ts,
- *   session 15), and the budget grants that cost on top. (B2's "stretch", its baselines
- *   1.2–1.7× above the seconds before the step in sessions 13–16, was mostly the baseline's own
- *   wait rebuilding the tail's windows ten times a second: foreground-tail.ts,
- *   completeTailWindows.);
+ *   session 15), and the budget grants that cost on top;
  * - a minute's pooled p99 sits above the median window's (1.05–1.1× in B2): the windows that
  *   read high carry most of the minute's tail.
- * At 0.8 the reading settles at 1.2× its baseline, which B2's two full runs of session 14 put at
- * 1.31× and 1.53× the unobserved foreground's p99 (the pooling 1.04–1.13×), with B2's baseline
- * measured earlier than the adaptive point's window (see above).
+ * (Session 12 kept 0.8 rather than 0.85 while the reading understated the harm, 0.78–0.88 of
+ * pgbench's p99 ratio; the sightings, foreground-tail.ts, read it at 0.98–1.05 since session 13.)
  */
-export const LATENCY_TARGET = 0.8;
+export const LATENCY_TARGET = DEFAULT_LATENCY_TARGET;
 /** The rate answers the reading steeply because harm answers the rate shallowly (B2: 3× the rate for 1.2× the p99). */
 export const RATE_GAIN = 2;
 export const MAX_RATE_STEP = 1.5;
@@ -263,10 +257,10 @@ export const MIN_RATE_STEP = 0.5;
 /** A step this close to 1 leaves the settings as they are (the window still restarts). */
 export const RATE_DEAD_BAND = 0.05;
 
-/** The rate step for a reading at `overshoot` × the budget's limit (see LATENCY_TARGET). */
-export function rateStepFor(overshoot: number): number {
+/** The rate step for a reading at `overshoot` × the budget's limit, aiming at `target` of it (see LATENCY_TARGET). */
+export function rateStepFor(overshoot: number, target: number = LATENCY_TARGET): number {
   if (!(overshoot > 0)) return MAX_RATE_STEP;
-  return Math.min(MAX_RATE_STEP, Math.max(MIN_RATE_STEP, (LATENCY_TARGET / overshoot) ** RATE_GAIN));
+  return Math.min(MAX_RATE_STEP, Math.max(MIN_RATE_STEP, (target / overshoot) ** RATE_GAIN));
 }
 
 /**
@@ -563,8 +557,8 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     // Every judgement is made on a window of its own: the next one reads samples taken under the
     // settings this one leaves (changed or not), so no evidence is counted twice.
     clearCanary = true;
-    const step = rateStepFor(latency.overshoot);
-    const reading = `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms against budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(LATENCY_TARGET)}×)`;
+    const step = rateStepFor(latency.overshoot, c.latencyTarget);
+    const reading = `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms against budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(c.latencyTarget)}×)`;
     if (step < 1 - RATE_DEAD_BAND) {
       // Far over the budget the batch shrinks too: a batch's length is how long each burst of its
       // harm lasts, and the pause alone would leave the bursts as long as they were.
@@ -625,7 +619,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
       // nearly doubles the rate, and three in a row took B2's foreground from 1.2× to 1.8×.
       if (fast && latency.overshoot < CANARY_FAR_UNDER) sleep = Math.min(sleep, s.sleepMs - FAST_BATCH_RELIEF_MS);
       reasons.push(
-        `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms under budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(LATENCY_TARGET)}×): rate ×${fmt(rateUp)}` +
+        `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms under budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(c.latencyTarget)}×): rate ×${fmt(rateUp)}` +
           `${grow > 1 ? `, batch ×${fmt(grow)}` : ''}, pause ${s.sleepMs} → ${Math.max(b.minSleep, sleep)} ms`,
       );
     } else if (!judging) {
@@ -908,6 +902,10 @@ function effectiveConfig(config: LoadControlConfig): LoadControlConfig {
     if (typeof v === 'number' && Number.isFinite(v)) out[key] = v;
   }
   if (!(out.latencyBudget > 0)) out.latencyBudget = DEFAULT_LOAD_CONTROL.latencyBudget;
+  // A config without the setting was resolved before it existed (a run started by an earlier
+  // version, replayed or carried across continue-as-new): it keeps the set point it ran with.
+  if (!('latencyTarget' in config)) out.latencyTarget = LEGACY_LATENCY_TARGET;
+  out.latencyTarget = Math.min(1, Math.max(0.5, out.latencyTarget));
   return out;
 }
 

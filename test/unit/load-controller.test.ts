@@ -37,7 +37,8 @@ import {
 } from '../../src/core/load-controller';
 
 // The ratio rules are tested on their own (no absolute headroom floor); the floor has its own test.
-const config = resolveLoadControl({ latencyBudgetMinMs: 0 });
+// The set point these tests' numbers were worked out at; the default's own is tested by name.
+const config = resolveLoadControl({ latencyBudgetMinMs: 0, latencyTarget: 0.8 });
 
 /** A quiet sample: a 1000-row batch well under every threshold, no canary. */
 const quiet = (over: Partial<LoadSample> = {}): LoadSample => ({
@@ -150,6 +151,9 @@ describe('config', () => {
     assert.deepEqual(problems({ canaryIntervalMs: 0 }), ['canaryIntervalMs must be a whole number ≥ 1, got 0']);
     assert.deepEqual(problems({ canaryIntervalMs: 60_000 }), ['canaryIntervalMs must be at most 10000 ms (a window of lookups must fill within minutes), got 60000']);
     assert.deepEqual(problems({ canaryIntervalMs: 50 }), []);
+    assert.match(problems({ latencyTarget: 1.2 })[0]!, /^latencyTarget is the fraction of the latency budget the controller aims at: set it from 0\.5 to 1 .*got 1\.2$/);
+    assert.equal(problems({ latencyTarget: 0.4 }).length, 1);
+    assert.deepEqual(problems({ latencyTarget: 0.95 }), []);
     assert.deepEqual(problems({ foregroundIntervalMs: 0 }), [], '0: the canary alone');
     assert.deepEqual(problems({ foregroundIntervalMs: -5 }), ['foregroundIntervalMs must be a whole number ≥ 0, got -5']);
     assert.deepEqual(problems({ foregroundIntervalMs: 20_000 }), ['foregroundIntervalMs must be at most 10000 ms (or 0 to rely on the canary alone), got 20000']);
@@ -283,7 +287,7 @@ describe('foreground latency budget (canary)', () => {
     const mild = decide(withCanary(1.6, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.6 }), config);
     assert.equal(mild.batchSize, 1000);
     assert.equal(mild.sleepMs, 256); // 200 ms a cycle / 0.5625 − 100 ms of batch
-    assert.ok(Math.abs(rateOf(mild) / rateOf({ batchSize: 1000, sleepMs: 100 }) - rateStepFor(1.6 / 1.5)) < 0.01);
+    assert.ok(Math.abs(rateOf(mild) / rateOf({ batchSize: 1000, sleepMs: 100 }) - rateStepFor(1.6 / 1.5, config.latencyTarget)) < 0.01);
     assert.deepEqual(mild.state.canaryWindow, []);
     // 4 ms: 2.7× → the step's floor, half the rate; over 1.2× the limit the batch shrinks too.
     const severe = decide(withCanary(4, { sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 4 }), config);
@@ -335,22 +339,46 @@ describe('foreground latency budget (canary)', () => {
     assert.equal(paceAt(Number.NaN, 1000, 100, 100), 100);
   });
 
-  test('closed loop: with a noisy foreground it settles around the target instead of anywhere under the budget', () => {
+  /** The median reading (× the limit) and the share of windows over it, windows 100–199 of a noisy closed loop. */
+  function closedLoop(c: LoadControlConfig): { middle: number; overShare: number } {
     // A foreground whose reading grows with the log of the rate (B2's shape: 3× the rate for
     // 1.2× the p99), with ±10 % noise per window. From the initial 1000 rows every 100 ms.
     const random = rng(7);
-    let s = withCanaryBaseline(start(), 1);
+    let s = withCanaryBaseline(start({}, c), 1);
     const readings: number[] = [];
     for (let window = 0; window < 200; window++) {
       const rate = s.batchSize / (s.batchSize * 0.1 + s.sleepMs);
       const ms = 1.5 * Math.max(0.3, 0.6 + 0.18 * Math.log(rate / 2)) * (1 + 0.2 * (random() - 0.5));
       if (window >= 100) readings.push(ms / 1.5);
-      s = decide(s, quiet({ batchMs: s.batchSize * 0.1, rows: s.batchSize, canaryMs: ms, canarySamples: Array.from({ length: config.canaryWindow }, () => ms) }), config).state;
+      s = decide(s, quiet({ batchMs: s.batchSize * 0.1, rows: s.batchSize, canaryMs: ms, canarySamples: Array.from({ length: c.canaryWindow }, () => ms) }), c).state;
     }
     const sorted = readings.sort((a, b) => a - b);
-    const middle = sorted[Math.floor(sorted.length / 2)]!;
+    return { middle: sorted[Math.floor(sorted.length / 2)]!, overShare: sorted.filter((r) => r > 1).length / sorted.length };
+  }
+
+  test('closed loop: with a noisy foreground it settles around the target instead of anywhere under the budget', () => {
+    const { middle, overShare } = closedLoop(resolveLoadControl({ latencyBudgetMinMs: 0 }));
     assert.ok(Math.abs(middle - LATENCY_TARGET) < 0.05, `median reading ${middle.toFixed(3)} × the limit`);
-    assert.ok(sorted.filter((r) => r > 1).length / sorted.length < 0.15, 'few windows over the budget');
+    assert.ok(overShare < 0.15, `few windows over the budget (${overShare})`);
+  });
+
+  test('closed loop: latencyTarget moves where it settles', () => {
+    for (const latencyTarget of [0.7, 0.8, 0.9]) {
+      const { middle } = closedLoop({ ...config, latencyTarget });
+      assert.ok(Math.abs(middle - latencyTarget) < 0.05, `target ${latencyTarget}: median reading ${middle.toFixed(3)} × the limit`);
+    }
+  });
+
+  test('a config from before latencyTarget existed keeps the set point it ran with (0.8), so its history replays', () => {
+    // A window at 0.84 of the limit: over the legacy 0.8 (slow down), under the default (speed up).
+    const legacy: Record<string, unknown> = { ...config };
+    delete legacy.latencyTarget;
+    const window = (c: LoadControlConfig) =>
+      decide(withCanary(1.26, { batchSize: 1000, sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.26, canarySamples: Array.from({ length: c.canaryWindow }, () => 1.26) }), c);
+    assert.ok(LATENCY_TARGET > 0.84);
+    assert.ok(window(legacy as unknown as LoadControlConfig).sleepMs > 100, 'legacy: slower');
+    const byDefault = window(resolveLoadControl({ latencyBudgetMinMs: 0 }));
+    assert.ok(byDefault.batchSize > 1000 || byDefault.sleepMs < 100, 'default: faster');
   });
 
   test('over budget is proven by 20 fresh samples, twice in a row; room to grow needs a full window', () => {
