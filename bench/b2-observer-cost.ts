@@ -126,7 +126,7 @@ async function main(): Promise<number> {
   /**
    * Runs the mode's instruments until `to`; returns the transactions the observer saw, its
    * reading of the p99 over the whole window (the sightings', and the uncorrected count's), and the p99s of the controller's windows of writers
-   * (foregroundTailWindowSize, drained every 100 ms as the slice drains them): how much the reading
+   * (foregroundTailWindowSize at the mode's poll gap, drained every 100 ms as the slice drains them): how much the reading
    * varies from window to window with nothing changing. NaN and [] when not observing.
    */
   const instruments = async (mode: Mode, window: { from: number; to: number }): Promise<{ observed: number; tailP99: number; plainP99: number; windowP99s: number[] }> => {
@@ -162,7 +162,8 @@ async function main(): Promise<number> {
       const all = chunks.reduce((w, c) => addToTail(w, c.count, c.durations, 1e9, c.spread, c.sightings), emptyTail());
       const tailP99 = observer ? tailQuantile(all) : Number.NaN;
       const plainP99 = observer ? plainTailQuantile(all) : Number.NaN;
-      const windowSize = foregroundTailWindowSize(DEFAULT_LOAD_CONTROL);
+      // The window the controller would use at this mode's gap (it widens with the gap).
+      const windowSize = foregroundTailWindowSize({ ...DEFAULT_LOAD_CONTROL, foregroundIntervalMs: observe > 0 ? observe : DEFAULT_LOAD_CONTROL.foregroundIntervalMs });
       const windowP99s = tailWindowsOf(chunks, windowSize).filter((w) => tailReadable(w, tailKeep(windowSize))).map((w) => tailQuantile(w));
       return { observed: observer?.drain().samples.length ?? 0, tailP99, plainP99, windowP99s };
     });
