@@ -95,13 +95,15 @@ export const CANARY_CRITICAL_PER_BUDGET = 3;
 
 /**
  * The default set point, as a fraction of the budget's limit (LoadControlConfig.latencyTarget).
- * 0.8 until session 17: B2's adaptive step then held its reading at 1.2× the baseline and its
- * foreground's pooled p99 at 1.32× (1.1× the reading: pooled minutes sit above the median window),
- * 0.18 under the budget, where the fixed settings' rate triples between 1.23× and 1.49×. 0.87
- * aims the reading at 1.3× and the pooled p99 at about 1.43×: margin for a repetition's spread
- * (±0.1 around its median in B2) and most of the rate the budget allows. BENCHMARKS.md, session 17.
+ * 0.8: B2's adaptive step then holds its reading at 1.2× its baseline. Session 17 tried 0.87 and
+ * 0.95 beside it in one full B2 run (BENCHMARKS.md): the rate rose (0.59× → 0.89× and 1.14× the
+ * oracle's rows/s) but the steps' own readings, over their windows, went from 1.23× to 1.56× their
+ * baselines, over the budget, and the foreground's p99 from 1.53× to 1.63× and 1.65×: on B2's
+ * steep curve (the fixed settings' rate triples between 1.23× and 1.49×) a window's 10–20 % noise
+ * near the budget is a rate swing that overshoots it. The budget is the promise to the
+ * foreground; rows per second are what a higher setting buys where that margin is not needed.
  */
-export const DEFAULT_LATENCY_TARGET = 0.87;
+export const DEFAULT_LATENCY_TARGET = 0.8;
 /** The set point of runs whose config predates latencyTarget: a history replays as it ran. */
 export const LEGACY_LATENCY_TARGET = 0.8;
 
