@@ -371,7 +371,7 @@ describe('foreground latency budget (canary)', () => {
 
   test('a config from before latencyTarget existed keeps the set point it ran with (0.8), so its history replays', () => {
     // A window at 0.84 of the limit: over 0.8 (slow down), under 0.9 (speed up).
-    const legacy: Record<string, unknown> = { ...config, latencyTarget: 0.9 };
+    const legacy: Record<string, unknown> = { ...config };
     delete legacy.latencyTarget;
     const window = (c: LoadControlConfig) =>
       decide(withCanary(1.26, { batchSize: 1000, sleepMs: 100 }), quiet({ batchMs: 100, canaryMs: 1.26, canarySamples: Array.from({ length: c.canaryWindow }, () => 1.26) }), c);
