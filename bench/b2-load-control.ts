@@ -56,7 +56,7 @@ import { preStepBaselineMaxMs } from '../src/activities/data/run-data-slice';
 import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
-import { DEFAULT_LOAD_CONTROL, resolveLoadControl } from '../src/core/load-control-config';
+import { DEFAULT_LOAD_CONTROL, LATENCY_TARGET_RANGE, resolveLoadControl } from '../src/core/load-control-config';
 import { canaryP99, type ControllerState, FOREGROUND_QUANTILE, foregroundReading, foregroundWindowSize, initialControllerState, quantile, windowsOf } from '../src/core/load-controller';
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
@@ -85,8 +85,10 @@ const variantName = (v: CanaryVariant) => `${v.intervalMs}ms/${v.window}`;
 /** Set when the run compares canary variants: labels then say which one a point used. */
 let showInterval = false;
 const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${variantName(p.canary)}` : '');
-const label = (p: PointKind) =>
-  (p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'baseline' && p.early ? 'baseline, early' : p.kind === 'adaptive' && p.target !== undefined ? `adaptive, target ${p.target}` : p.kind) + intervalTag(p);
+function label(p: PointKind): string {
+  const name = p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'adaptive' ? (p.target === undefined ? 'adaptive' : `adaptive, target ${p.target}`) : p.early ? 'baseline, early' : 'baseline';
+  return name + intervalTag(p);
+}
 
 /** One judgement of the controller against the truth it stands for. */
 interface JudgedWindow {
@@ -244,7 +246,8 @@ async function main(): Promise<number> {
   if (!['on', 'off'].includes(values['early-baseline'])) throw new Error(`--early-baseline: on or off; got "${values['early-baseline']}"`);
   const points: PointKind[] = [{ kind: 'baseline' }, ...(values['early-baseline'] === 'on' ? [{ kind: 'baseline' as const, early: true }] : [])];
   const adaptiveTargets = values['adaptive-targets'].split(',').filter(Boolean).map(Number);
-  if (adaptiveTargets.some((t) => !(t >= 0.5 && t <= 1))) throw new Error(`--adaptive-targets: fractions of the budget from 0.5 to 1, e.g. 0.8,0.93; got "${values['adaptive-targets']}"`);
+  const { min: minTarget, max: maxTarget } = LATENCY_TARGET_RANGE;
+  if (adaptiveTargets.some((t) => !(t >= minTarget && t <= maxTarget))) throw new Error(`--adaptive-targets: fractions of the budget from ${minTarget} to ${maxTarget}, e.g. 0.8,0.93; got "${values['adaptive-targets']}"`);
   for (const canary of variants) {
     points.push({ kind: 'adaptive', canary });
     for (const target of adaptiveTargets) points.push({ kind: 'adaptive', canary, target });

@@ -104,6 +104,8 @@ export const CANARY_CRITICAL_PER_BUDGET = 3;
  * foreground; rows per second are what a higher setting buys where that margin is not needed.
  */
 export const DEFAULT_LATENCY_TARGET = 0.8;
+/** latencyTarget's range: under half the budget the margin is wasted; over 1 the set point is past the budget. */
+export const LATENCY_TARGET_RANGE = { min: 0.5, max: 1 } as const;
 /** The set point of runs whose config predates latencyTarget: a history replays as it ran. */
 export const LEGACY_LATENCY_TARGET = 0.8;
 
@@ -252,8 +254,8 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
     problems.push(`latencyBudgetMinMs is the canary p99 (ms) the budget always allows, whatever the baseline: set it from 0 to 60000, got ${floor}`);
   }
   const setPoint = num('latencyTarget');
-  if (setPoint !== null && (setPoint < 0.5 || setPoint > 1)) {
-    problems.push(`latencyTarget is the fraction of the latency budget the controller aims at: set it from 0.5 to 1 (default ${DEFAULT_LATENCY_TARGET}; lower leaves more margin under the budget, higher moves more rows), got ${setPoint}`);
+  if (setPoint !== null && (setPoint < LATENCY_TARGET_RANGE.min || setPoint > LATENCY_TARGET_RANGE.max)) {
+    problems.push(`latencyTarget is the fraction of the latency budget the controller aims at: set it from ${LATENCY_TARGET_RANGE.min} to ${LATENCY_TARGET_RANGE.max} (default ${DEFAULT_LATENCY_TARGET}; lower leaves more margin under the budget, higher moves more rows), got ${setPoint}`);
   }
   const window = num('canaryWindow');
   if (window !== null && window > 1000) problems.push(`canaryWindow must be at most 1000 samples (it travels in workflow state), got ${window}`);

@@ -43,7 +43,7 @@
 // Memory stays binding: running out of it is a cliff that latency does not announce.
 import { addToTail, emptyTail, type Sightings, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
 import { to10Micros } from './foreground-transactions';
-import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LATENCY_TARGET, DEFAULT_LOAD_CONTROL, LEGACY_LATENCY_TARGET, type LoadControlConfig } from './load-control-config';
+import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LATENCY_TARGET, DEFAULT_LOAD_CONTROL, LATENCY_TARGET_RANGE, LEGACY_LATENCY_TARGET, type LoadControlConfig } from './load-control-config';
 
 export interface LoadSample {
   /** Wall time of the batch just run, ms. */
@@ -905,7 +905,7 @@ function effectiveConfig(config: LoadControlConfig): LoadControlConfig {
   // A config without the setting was resolved before it existed (a run started by an earlier
   // version, replayed or carried across continue-as-new): it keeps the set point it ran with.
   if (!('latencyTarget' in config)) out.latencyTarget = LEGACY_LATENCY_TARGET;
-  out.latencyTarget = Math.min(1, Math.max(0.5, out.latencyTarget));
+  out.latencyTarget = Math.min(LATENCY_TARGET_RANGE.max, Math.max(LATENCY_TARGET_RANGE.min, out.latencyTarget));
   return out;
 }
 

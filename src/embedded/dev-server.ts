@@ -220,8 +220,11 @@ function runCli(cliPath: string, args: string[]): Promise<{ code: number | null;
   });
 }
 
+/** How long a start may take before it is reported as failed (and registering its attributes too). */
+const startTimeoutOf = (opts: Pick<AcquireDevServerOptions, 'startTimeoutMs'>): number => opts.startTimeoutMs ?? 30_000;
+
 async function startServer(opts: AcquireDevServerOptions, paths: Paths, log: (m: string) => void): Promise<DevServerRecord> {
-  const timeoutMs = opts.startTimeoutMs ?? 30_000;
+  const timeoutMs = startTimeoutOf(opts);
   for (let attempt = 1; ; attempt++) {
     // After a lost port race, retry on fresh free ports rather than the defaults.
     const port = await pickPort(attempt === 1 ? (opts.port ?? 7233) : undefined);
@@ -295,7 +298,7 @@ export async function acquireDevServer(opts: AcquireDevServerOptions): Promise<D
   const paths = devServerPaths(opts.stateDir);
   const keep = opts.keep === true;
   await fsp.mkdir(paths.dir, { recursive: true });
-  const lockOpts = { what: 'Temporal dev server lock', timeoutMs: (opts.startTimeoutMs ?? 30_000) * 3 + 30_000 };
+  const lockOpts = { what: 'Temporal dev server lock', timeoutMs: startTimeoutOf(opts) * 3 + 30_000 };
 
   const { server, reused, userFile } = await withDirLock(
     paths.lockDir,
@@ -306,7 +309,7 @@ export async function acquireDevServer(opts: AcquireDevServerOptions): Promise<D
         reused = true;
         const missing = Object.entries(opts.searchAttributes).filter(([name]) => !(name in server!.searchAttributes));
         if (missing.length > 0) {
-          await ensureSearchAttributes(opts.cliPath, server.address, Object.fromEntries(missing), Date.now() + (opts.startTimeoutMs ?? 30_000));
+          await ensureSearchAttributes(opts.cliPath, server.address, Object.fromEntries(missing), Date.now() + startTimeoutOf(opts));
           server.searchAttributes = { ...server.searchAttributes, ...Object.fromEntries(missing) };
           writeRecordSync(paths.recordFile, server);
         }
