@@ -43,6 +43,7 @@
 // Memory stays binding: running out of it is a cliff that latency does not announce.
 import { addToTail, emptyTail, type Sightings, TAIL_QUANTILE, type TailChunk, tailKeep, tailQuantile, tailReadable, type TailWindow } from './foreground-tail';
 import { to10Micros } from './foreground-transactions';
+import { initialRateGain, judgeRateGain, RATE_GAIN, type RateGainState, sanitizeRateGain } from './rate-gain';
 import { CANARY_CRITICAL_PER_BUDGET, canaryEnabled, DEFAULT_LATENCY_TARGET, DEFAULT_LOAD_CONTROL, LATENCY_TARGET_RANGE, LEGACY_LATENCY_TARGET, type LoadControlConfig } from './load-control-config';
 
 export interface LoadSample {
@@ -140,6 +141,8 @@ export interface ControllerState {
   /** The latency budget's last judgement on a full window (or an over-budget one); null before
    *  the first. Windows restart with every change, so the current one is often partial. */
   lastReading?: LatencyReading | null;
+  /** The rate law's gain schedule (rate-gain.ts); absent in states from before it, which keep the fixed gain. */
+  rateGain?: RateGainState;
 }
 
 export type ControllerAction = 'continue' | 'pause' | 'resume';
@@ -250,17 +253,18 @@ export const FOREGROUND_QUANTILE = 0.95;
  * pgbench's p99 ratio; the sightings, foreground-tail.ts, read it at 0.98–1.05 since session 13.)
  */
 export const LATENCY_TARGET = DEFAULT_LATENCY_TARGET;
-/** The rate answers the reading steeply because harm answers the rate shallowly (B2: 3× the rate for 1.2× the p99). */
-export const RATE_GAIN = 2;
+// The rate answers the reading steeply because harm answers the rate shallowly (B2: 3× the rate
+// for 1.2× the p99); rate-gain.ts narrows that gain once readings cross the target.
+export { RATE_GAIN } from './rate-gain';
 export const MAX_RATE_STEP = 1.5;
 export const MIN_RATE_STEP = 0.5;
 /** A step this close to 1 leaves the settings as they are (the window still restarts). */
 export const RATE_DEAD_BAND = 0.05;
 
-/** The rate step for a reading at `overshoot` × the budget's limit, aiming at `target` of it (see LATENCY_TARGET). */
-export function rateStepFor(overshoot: number, target: number = LATENCY_TARGET): number {
+/** The rate step for a reading at `overshoot` × the budget's limit, aiming at `target` of it (see LATENCY_TARGET), with exponent `gain` (rate-gain.ts). */
+export function rateStepFor(overshoot: number, target: number = LATENCY_TARGET, gain: number = RATE_GAIN): number {
   if (!(overshoot > 0)) return MAX_RATE_STEP;
-  return Math.min(MAX_RATE_STEP, Math.max(MIN_RATE_STEP, (target / overshoot) ** RATE_GAIN));
+  return Math.min(MAX_RATE_STEP, Math.max(MIN_RATE_STEP, (target / overshoot) ** gain));
 }
 
 /**
@@ -313,6 +317,7 @@ export function initialControllerState(config: LoadControlConfig): ControllerSta
     foregroundTailStepBaselineMs: null,
     foregroundTail: emptyTail(),
     foregroundQuietTail: emptyTail(),
+    rateGain: initialRateGain(),
   };
 }
 
@@ -385,6 +390,8 @@ export function applyConfigChange(state: ControllerState, previous: LoadControlC
     batchSize: clampInt(finiteOr(batchSize, b.minBatch), b.minBatch, b.maxBatch),
     sleepMs: clampInt(finiteOr(sleepMs, b.minSleep), b.minSleep, b.maxSleep),
     canaryWindow: state.canaryWindow.slice(-b.window),
+    // An operator's change is the ground moving: the rate law answers at its full gain again.
+    ...(state.rateGain !== undefined ? { rateGain: initialRateGain() } : {}),
   };
 }
 
@@ -536,12 +543,14 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   }
   let clearCanary = false;
   let canaryOverPending = s.canaryOverPending === true;
+  let rateGain = s.rateGain;
   // The latency budget's judgement: a full window (or an "over" with enough evidence), and batches
   // running. It sets the rate (rateStepFor): slower through a longer pause, faster through a larger
   // batch (see the relief rules below), each with the pause that gives the new rate (paceAt).
   const judging = latencyInUse && !holding && batchRan && (latency.status === 'over' || (latency.status === 'within' && latency.samples >= latency.size));
   // Under the target, the step the relief rules below take.
   let rateUp: number | null = null;
+  let rateNote = '';
   // The batch time the pause is computed against (paceAt): smoothed, or this batch's before there is an estimate.
   const paceBatchMs = expectedMs ?? x.batchMs ?? 0;
   if (judging && latency.status === 'over' && !latency.critical && !canaryOverPending && latency.confirm) {
@@ -557,7 +566,11 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     // Every judgement is made on a window of its own: the next one reads samples taken under the
     // settings this one leaves (changed or not), so no evidence is counted twice.
     clearCanary = true;
-    const step = rateStepFor(latency.overshoot, c.latencyTarget);
+    const law = judgeRateGain(s.rateGain, latency.overshoot, c.latencyTarget);
+    rateGain = law.next;
+    const step = rateStepFor(latency.overshoot, c.latencyTarget, law.gain);
+    // The gain is shown when the schedule has narrowed it (rate-gain.ts).
+    rateNote = law.gain < RATE_GAIN ? ` at gain ${fmt(law.gain)}` : '';
     const reading = `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms against budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(c.latencyTarget)}×)`;
     if (step < 1 - RATE_DEAD_BAND) {
       // Far over the budget the batch shrinks too: a batch's length is how long each burst of its
@@ -565,7 +578,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
       const farOver = latency.overshoot > 1 + f;
       const by = farOver ? 1 - f : 1;
       const sleepTo = paceAt(step, s.batchSize, paceBatchMs, s.sleepMs, by);
-      push(by, sleepTo, `${reading}: rate ×${fmt(step)}${farOver ? `, batch −${pct} %` : ''}, pause ${s.sleepMs} → ${Math.max(sleepTo, s.sleepMs)} ms`);
+      push(by, sleepTo, `${reading}: rate ×${fmt(step)}${rateNote}${farOver ? `, batch −${pct} %` : ''}, pause ${s.sleepMs} → ${Math.max(sleepTo, s.sleepMs)} ms`);
     } else if (step > 1 + RATE_DEAD_BAND) {
       rateUp = step;
     } else {
@@ -619,7 +632,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
       // nearly doubles the rate, and three in a row took B2's foreground from 1.2× to 1.8×.
       if (fast && latency.overshoot < CANARY_FAR_UNDER) sleep = Math.min(sleep, s.sleepMs - FAST_BATCH_RELIEF_MS);
       reasons.push(
-        `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms under budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(c.latencyTarget)}×): rate ×${fmt(rateUp)}` +
+        `${latency.source} ${latency.statistic} ${fmt(latency.value)} ms under budget ${fmt(latency.limitMs)} ms (${fmt(latency.overshoot)}×, target ${fmt(c.latencyTarget)}×): rate ×${fmt(rateUp)}${rateNote}` +
           `${grow > 1 ? `, batch ×${fmt(grow)}` : ''}, pause ${s.sleepMs} → ${Math.max(b.minSleep, sleep)} ms`,
       );
     } else if (!judging) {
@@ -662,6 +675,8 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
         pauseReasons = [];
         calmSamples = 0;
         action = 'resume';
+        // What the step resumes into is judged afresh, at the full gain.
+        if (rateGain !== undefined) rateGain = initialRateGain();
       } else {
         action = 'pause';
         reasons.push(`still paused: calm ${calmSamples}/${RESUME_AFTER_CALM_SAMPLES}`);
@@ -691,6 +706,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     foregroundTail: clearCanary ? emptyTail() : tailWindow,
     foregroundQuietTail: tailBase.quietWindow,
     lastReading: latencyInUse && judged(latency) ? readingOf(latency) : (s.lastReading ?? null),
+    ...(rateGain !== undefined ? { rateGain } : {}),
   };
   // A paused controller samples every PAUSED_POLL_MS whatever the pause between batches had grown
   // to: samples are how it sees recovery (and a fresh baseline), and one lookup a second costs
@@ -996,6 +1012,7 @@ function sanitizeState(state: Partial<ControllerState> | null | undefined, b: Bo
     foregroundTail: tailWindowOrEmpty(s.foregroundTail, b.tailWindow),
     foregroundQuietTail: tailWindowOrEmpty(s.foregroundQuietTail, b.tailWindow),
     lastReading: sanitizeReading(s.lastReading),
+    rateGain: sanitizeRateGain(s.rateGain),
   };
 }
 
