@@ -19,7 +19,7 @@
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
 //        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--shapes BxP,…]
-//        [--adaptive-targets 0.8[,0.93…]] [--json FILE]
+//        [--adaptive-targets 0.8[,0.93…]] [--adaptive-min-gains 2[,1…]] [--json FILE]
 // Every point's window starts equally long after its settle() (the previous point's backup tables
 // dropped, VACUUM, CHECKPOINT): the adaptive point's lead, its warm-ups and the longest its
 // pre-step baselines take. The foreground alone drifts after settle(): over the same windows
@@ -32,6 +32,8 @@
 // --batches × --pauses grid (e.g. shapes of equal rows/s: which one costs the foreground least).
 // --adaptive-targets 0.8,…: one more adaptive point per value, run with that latencyTarget (the
 // default point runs the product's default), each judged against the same oracle.
+// --adaptive-min-gains 2,…: one more adaptive point per value, run with that minRateGain (2: the
+// rate law's full gain throughout, as before rate-gain.ts), each judged against the same oracle.
 // --early-baseline on: one more point, "baseline, early", the foreground alone with its window
 // right after --warmup (the protocol until session 15), and the targets also read against it.
 // --observe on: every point (the baseline too) also reads the foreground's transactions from
@@ -57,6 +59,7 @@ import { createMigrationRegistry } from '../src/activities/migration-registry';
 import { loadMigrations } from '../src/client/load-migrations';
 import { type DataStep, isDataStep, isStepFinished } from '../src/core/data-plan';
 import { DEFAULT_LOAD_CONTROL, LATENCY_TARGET_RANGE, resolveLoadControl } from '../src/core/load-control-config';
+import { MIN_RATE_GAIN_RANGE } from '../src/core/rate-gain';
 import { canaryP99, type ControllerState, FOREGROUND_QUANTILE, foregroundReading, foregroundWindowSize, initialControllerState, quantile, windowsOf } from '../src/core/load-controller';
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
@@ -80,14 +83,19 @@ interface CanaryVariant {
   intervalMs: number;
   window: number;
 }
-type PointKind = { kind: 'baseline'; early?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant; target?: number };
+type PointKind = { kind: 'baseline'; early?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant; target?: number; minGain?: number };
 const variantName = (v: CanaryVariant) => `${v.intervalMs}ms/${v.window}`;
 /** Set when the run compares canary variants: labels then say which one a point used. */
 let showInterval = false;
 const intervalTag = (p: PointKind) => (showInterval && p.kind !== 'baseline' ? ` @${variantName(p.canary)}` : '');
 function label(p: PointKind): string {
-  const name = p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'adaptive' ? (p.target === undefined ? 'adaptive' : `adaptive, target ${p.target}`) : p.early ? 'baseline, early' : 'baseline';
+  const name = p.kind === 'fixed' ? `fixed ${p.batch}×${p.pauseMs}ms` : p.kind === 'adaptive' ? adaptiveName(p) : p.early ? 'baseline, early' : 'baseline';
   return name + intervalTag(p);
+}
+function adaptiveName(p: Extract<PointKind, { kind: 'adaptive' }>): string {
+  if (p.target !== undefined) return `adaptive, target ${p.target}`;
+  if (p.minGain !== undefined) return `adaptive, min gain ${p.minGain}`;
+  return 'adaptive';
 }
 
 /** One judgement of the controller against the truth it stands for. */
@@ -206,6 +214,8 @@ async function main(): Promise<number> {
       // 0.8,0.93: more adaptive points, each with this latencyTarget instead of the default (the
       // set point's trade between margin and rows/s, side by side with the default's).
       'adaptive-targets': { type: 'string', default: '' },
+      // 2,1: more adaptive points, each with this minRateGain (2: the fixed gain of old).
+      'adaptive-min-gains': { type: 'string', default: '' },
       // With --observe on: the snapshot intervals (ms) to compare, all read in the same point from
       // one poll at the finest (multi-interval-observer.ts); the first is the one the pooled and
       // window p99 columns use. Default: the controller's own interval.
@@ -248,9 +258,14 @@ async function main(): Promise<number> {
   const adaptiveTargets = values['adaptive-targets'].split(',').filter(Boolean).map(Number);
   const { min: minTarget, max: maxTarget } = LATENCY_TARGET_RANGE;
   if (adaptiveTargets.some((t) => !(t >= minTarget && t <= maxTarget))) throw new Error(`--adaptive-targets: fractions of the budget from ${minTarget} to ${maxTarget}, e.g. 0.8,0.93; got "${values['adaptive-targets']}"`);
+  const adaptiveMinGains = values['adaptive-min-gains'].split(',').filter(Boolean).map(Number);
+  if (adaptiveMinGains.some((g) => !(g >= MIN_RATE_GAIN_RANGE.min && g <= MIN_RATE_GAIN_RANGE.max))) {
+    throw new Error(`--adaptive-min-gains: gains from ${MIN_RATE_GAIN_RANGE.min} to ${MIN_RATE_GAIN_RANGE.max}, e.g. 2 (the fixed gain); got "${values['adaptive-min-gains']}"`);
+  }
   for (const canary of variants) {
     points.push({ kind: 'adaptive', canary });
     for (const target of adaptiveTargets) points.push({ kind: 'adaptive', canary, target });
+    for (const minGain of adaptiveMinGains) points.push({ kind: 'adaptive', canary, minGain });
     // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
     if (shapes !== null) for (const [batch, pauseMs] of shapes) points.push({ kind: 'fixed', batch: batch!, pauseMs: pauseMs!, canary });
     else for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs, canary });
@@ -361,7 +376,7 @@ async function main(): Promise<number> {
       };
       const loadControl =
         point.kind === 'adaptive'
-          ? { ...interval, ...(point.target === undefined ? {} : { latencyTarget: point.target }) }
+          ? { ...interval, ...(point.target === undefined ? {} : { latencyTarget: point.target }), ...(point.minGain === undefined ? {} : { minRateGain: point.minGain }) }
           : {
               ...interval,
               initialBatchSize: point.batch, minBatchSize: point.batch, maxBatchSize: point.batch,

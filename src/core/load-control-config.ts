@@ -3,6 +3,7 @@
 // One resolved object travels in the workflow input, so every worker runs a step with the same
 // numbers and the history shows them. Validation runs at plan time and in the workflow's
 // `setLoadControl` update validator, so each message names the setting and what to change.
+import { MIN_RATE_GAIN, MIN_RATE_GAIN_RANGE, RATE_GAIN } from './rate-gain';
 import { LOAD_CONTROL_DEFAULTS } from './defaults';
 
 export interface LoadControlConfig {
@@ -42,6 +43,10 @@ export interface LoadControlConfig {
    *  little above the median window's; how far under is the trade between margin and rows/s
    *  (see the default's note, DEFAULT_LATENCY_TARGET). */
   latencyTarget: number;
+  /** The narrowest the rate law's gain gets once readings cross latencyTarget (rate-gain.ts):
+   *  near the set point a window's noise is answered this softly. 2 (the full gain) switches the
+   *  narrowing off. */
+  minRateGain: number;
   /** Canary samples in the sliding window whose p99 is compared with the budget. */
   canaryWindow: number;
   /** The canary is timed this often, ms, through batches and pauses (and so is its baseline).
@@ -115,6 +120,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   latencyBudget: 1.5,
   latencyBudgetMinMs: 2,
   latencyTarget: DEFAULT_LATENCY_TARGET,
+  minRateGain: MIN_RATE_GAIN,
   canaryWindow: 100,
   canaryIntervalMs: 15,
   foregroundIntervalMs: 20,
@@ -256,6 +262,10 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   const setPoint = num('latencyTarget');
   if (setPoint !== null && (setPoint < LATENCY_TARGET_RANGE.min || setPoint > LATENCY_TARGET_RANGE.max)) {
     problems.push(`latencyTarget is the fraction of the latency budget the controller aims at: set it from ${LATENCY_TARGET_RANGE.min} to ${LATENCY_TARGET_RANGE.max} (default ${DEFAULT_LATENCY_TARGET}; lower leaves more margin under the budget, higher moves more rows), got ${setPoint}`);
+  }
+  const gainFloor = num('minRateGain');
+  if (gainFloor !== null && (gainFloor < MIN_RATE_GAIN_RANGE.min || gainFloor > MIN_RATE_GAIN_RANGE.max)) {
+    problems.push(`minRateGain is how softly the controller answers readings near its set point: set it from ${MIN_RATE_GAIN_RANGE.min} to ${MIN_RATE_GAIN_RANGE.max} (default ${MIN_RATE_GAIN}; ${RATE_GAIN} keeps the full gain throughout), got ${gainFloor}`);
   }
   const window = num('canaryWindow');
   if (window !== null && window > 1000) problems.push(`canaryWindow must be at most 1000 samples (it travels in workflow state), got ${window}`);

@@ -566,7 +566,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     // Every judgement is made on a window of its own: the next one reads samples taken under the
     // settings this one leaves (changed or not), so no evidence is counted twice.
     clearCanary = true;
-    const law = judgeRateGain(s.rateGain, latency.overshoot, c.latencyTarget);
+    const law = judgeRateGain(s.rateGain, latency.overshoot, c.latencyTarget, c.minRateGain);
     rateGain = law.next;
     const step = rateStepFor(latency.overshoot, c.latencyTarget, law.gain);
     // The gain is shown when the schedule has narrowed it (rate-gain.ts).

@@ -30,8 +30,10 @@
 
 /** The rate law's exponent: the full gain, at the start and after every reset. */
 export const RATE_GAIN = 2;
-/** The narrowest the gain gets. */
+/** The narrowest the gain gets by default (LoadControlConfig.minRateGain). */
 export const MIN_RATE_GAIN = 0.5;
+/** minRateGain's range: under 0.25 the rate barely follows a foreground that eases; over the full gain it would not narrow. */
+export const MIN_RATE_GAIN_RANGE = { min: 0.25, max: RATE_GAIN } as const;
 /** Each crossing of the target multiplies the gain by this. */
 export const RATE_GAIN_DECAY = 0.5;
 /** A reading under this fraction of the target is the ground moving, not noise: full gain again. */
@@ -55,7 +57,12 @@ export const initialRateGain = (): RateGainState => ({ gain: RATE_GAIN, side: 0,
  * state after it. A state without the schedule (a run started before it existed, replayed or
  * carried across continue-as-new) keeps the fixed gain it ran with, and stays without it.
  */
-export function judgeRateGain(previous: RateGainState | undefined, overshoot: number, target: number): { gain: number; next: RateGainState | undefined } {
+export function judgeRateGain(
+  previous: RateGainState | undefined,
+  overshoot: number,
+  target: number,
+  minGain: number = MIN_RATE_GAIN,
+): { gain: number; next: RateGainState | undefined } {
   if (previous === undefined) return { gain: RATE_GAIN, next: undefined };
   const side = overshoot > target ? -1 : overshoot < target ? 1 : 0;
   // Unreadable (NaN) counts as far over: the safe answer is the full one.
@@ -63,16 +70,17 @@ export function judgeRateGain(previous: RateGainState | undefined, overshoot: nu
   const moved = !(overshoot <= RATE_GAIN_FAR_OVER) || (over && previous.over) || overshoot < target * RATE_GAIN_FAR_UNDER;
   if (moved) return { gain: RATE_GAIN, next: { gain: RATE_GAIN, side, over } };
   const crossed = previous.side !== 0 && side !== 0 && side !== previous.side;
-  const held = Number.isFinite(previous.gain) ? Math.min(RATE_GAIN, Math.max(MIN_RATE_GAIN, previous.gain)) : RATE_GAIN;
-  const gain = crossed ? Math.max(MIN_RATE_GAIN, held * RATE_GAIN_DECAY) : held;
+  const floor = Number.isFinite(minGain) ? Math.min(RATE_GAIN, Math.max(MIN_RATE_GAIN_RANGE.min, minGain)) : MIN_RATE_GAIN;
+  const held = Number.isFinite(previous.gain) ? Math.min(RATE_GAIN, Math.max(floor, previous.gain)) : RATE_GAIN;
+  const gain = crossed ? Math.max(floor, held * RATE_GAIN_DECAY) : held;
   return { gain, next: { gain, side: side === 0 ? previous.side : side, over } };
 }
 
-/** A state's schedule made safe to use: undefined stays undefined (the fixed gain), anything else is clamped. */
+/** A state's schedule made safe to use: undefined stays undefined (the fixed gain), anything else is clamped (the config's floor applies at the next judgement). */
 export function sanitizeRateGain(v: unknown): RateGainState | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const r = v as Partial<RateGainState>;
-  const gain = typeof r.gain === 'number' && Number.isFinite(r.gain) ? Math.min(RATE_GAIN, Math.max(MIN_RATE_GAIN, r.gain)) : RATE_GAIN;
+  const gain = typeof r.gain === 'number' && Number.isFinite(r.gain) ? Math.min(RATE_GAIN, Math.max(MIN_RATE_GAIN_RANGE.min, r.gain)) : RATE_GAIN;
   const side = r.side === 1 || r.side === -1 ? r.side : 0;
   return { gain, side, over: r.over === true };
 }

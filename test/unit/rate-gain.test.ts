@@ -2,7 +2,7 @@
 // controller in a closed loop against a noisy foreground of B2's shape, beside the fixed gain.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { resolveLoadControl } from '../../src/core/load-control-config';
+import { resolveLoadControl, validateLoadControl } from '../../src/core/load-control-config';
 import {
   applyConfigChange,
   type ControllerState,
@@ -12,7 +12,7 @@ import {
   type LoadSample,
   withForegroundBaseline,
 } from '../../src/core/load-controller';
-import { initialRateGain, judgeRateGain, MIN_RATE_GAIN, RATE_GAIN, RATE_GAIN_DECAY, RATE_GAIN_FAR_OVER, type RateGainState, sanitizeRateGain } from '../../src/core/rate-gain';
+import { initialRateGain, judgeRateGain, MIN_RATE_GAIN, MIN_RATE_GAIN_RANGE, RATE_GAIN, RATE_GAIN_DECAY, RATE_GAIN_FAR_OVER, type RateGainState, sanitizeRateGain } from '../../src/core/rate-gain';
 
 const TARGET = 0.8;
 const config = resolveLoadControl({ latencyBudgetMinMs: 0, latencyTarget: TARGET });
@@ -54,7 +54,23 @@ describe('rate gain schedule: rules', () => {
     assert.deepEqual(judgeRateGain(undefined, 0.9, TARGET), { gain: RATE_GAIN, next: undefined });
     assert.equal(sanitizeRateGain(undefined), undefined);
     assert.deepEqual(sanitizeRateGain({ gain: 99, side: 7 }), { gain: RATE_GAIN, side: 0, over: false });
-    assert.deepEqual(sanitizeRateGain({ gain: 0.01, side: -1, over: true }), { gain: MIN_RATE_GAIN, side: -1, over: true });
+    assert.deepEqual(sanitizeRateGain({ gain: 0.01, side: -1, over: true }), { gain: MIN_RATE_GAIN_RANGE.min, side: -1, over: true });
+  });
+
+  test('minRateGain sets the floor; at the full gain the schedule never narrows', () => {
+    let state = initialRateGain();
+    const gains = (minGain: number) =>
+      [0.7, 0.9, 0.7, 0.9, 0.7, 0.9].map((overshoot) => {
+        const judged = judgeRateGain(state, overshoot, TARGET, minGain);
+        state = judged.next!;
+        return judged.gain;
+      });
+    assert.deepEqual(gains(1), [RATE_GAIN, 1, 1, 1, 1, 1]);
+    state = initialRateGain();
+    assert.deepEqual(gains(RATE_GAIN), Array.from({ length: 6 }, () => RATE_GAIN));
+    assert.deepEqual(validateLoadControl({ ...config, minRateGain: 0.1 }).length, 1);
+    assert.match(validateLoadControl({ ...config, minRateGain: 3 })[0]!, /minRateGain .* set it from 0\.25 to 2 .*got 3/);
+    assert.deepEqual(validateLoadControl({ ...config, minRateGain: 1 }), []);
   });
 });
 
