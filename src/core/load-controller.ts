@@ -562,11 +562,14 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     clearCanary = true;
     reasons.push(`${latency.source} ${latency.statistic} ${fmt(latency.value)} ms over budget ${fmt(latency.limitMs)} ms: confirming on the next window before slowing down`);
   } else if (judging) {
+    // A canary's "over" that confirms a pending one is its second window over the budget running:
+    // to the gain schedule, the ground moved (rate-gain.ts).
+    const confirmed = latency.status === 'over' && canaryOverPending && s.rateGain !== undefined;
     if (latency.status === 'over') canaryOverPending = false;
     // Every judgement is made on a window of its own: the next one reads samples taken under the
     // settings this one leaves (changed or not), so no evidence is counted twice.
     clearCanary = true;
-    const law = judgeRateGain(s.rateGain, latency.overshoot, c.latencyTarget, c.minRateGain);
+    const law = judgeRateGain(confirmed ? { ...s.rateGain!, over: true } : s.rateGain, latency.overshoot, c.latencyTarget, c.minRateGain);
     rateGain = law.next;
     const step = rateStepFor(latency.overshoot, c.latencyTarget, law.gain);
     // The gain is shown when the schedule has narrowed it (rate-gain.ts).

@@ -10,6 +10,7 @@ import {
   foregroundWindowSize,
   initialControllerState,
   type LoadSample,
+  withCanaryBaseline,
   withForegroundBaseline,
 } from '../../src/core/load-controller';
 import { initialRateGain, judgeRateGain, MIN_RATE_GAIN, MIN_RATE_GAIN_RANGE, RATE_GAIN, RATE_GAIN_DECAY, RATE_GAIN_FAR_OVER, type RateGainState, sanitizeRateGain } from '../../src/core/rate-gain';
@@ -88,6 +89,17 @@ describe('rate gain schedule: the controller in a closed loop', () => {
     return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   }
 
+  /** A 1000-row batch of `batchMs`, every host and database signal quiet. */
+  const quietSample = (batchMs: number, rows = 1000): LoadSample => ({
+    batchMs,
+    rows,
+    cpuPercent: 20,
+    memoryPercent: 40,
+    activeBackends: 2,
+    lockWaiters: 0,
+    replicaLagMs: null,
+    canaryMs: null,
+  });
   const BASELINE_MS = 4;
   const LIMIT_MS = BASELINE_MS * config.latencyBudget;
   /** Rows per ms where the foreground reads the target (4,000 rows/s); each batch row takes 0.1 ms. */
@@ -109,18 +121,7 @@ describe('rate gain schedule: the controller in a closed loop', () => {
     for (let w = 0; w < windows; w++) {
       const reading = TARGET * (rateOf(s) / SET_RATE) ** 0.17 * harm(w) * Math.exp(0.15 * noise());
       const ms = reading * LIMIT_MS;
-      const sample: LoadSample = {
-        batchMs: s.batchSize * 0.1,
-        rows: s.batchSize,
-        cpuPercent: 20,
-        memoryPercent: 40,
-        activeBackends: 2,
-        lockWaiters: 0,
-        replicaLagMs: null,
-        canaryMs: null,
-        foregroundSamples: Array.from({ length: size }, () => ms),
-      };
-      s = decide(s, sample, config).state;
+      s = decide(s, { ...quietSample(s.batchSize * 0.1, s.batchSize), foregroundSamples: Array.from({ length: size }, () => ms) }, config).state;
       logRates.push(Math.log(rateOf(s) / SET_RATE));
     }
     return logRates;
@@ -169,6 +170,16 @@ describe('rate gain schedule: the controller in a closed loop', () => {
     const sorted = [...reached].sort((a, b) => a - b);
     assert.ok(sorted.every((i) => i >= 0), `every run climbs within 100 windows: ${sorted.join(' ')}`);
     assert.ok(sorted[SEEDS.length / 2]! <= 20, `median windows to climb: ${sorted[SEEDS.length / 2]}`);
+  });
+
+  test('a canary window that confirms a pending "over" counts as the second over the budget running: full gain', () => {
+    const narrowed: ControllerState = { ...withCanaryBaseline(initialControllerState(config), 1), rateGain: { gain: MIN_RATE_GAIN, side: 1, over: false } };
+    const window = (): LoadSample => ({ ...quietSample(100), canaryMs: 1.65, canarySamples: Array.from({ length: config.canaryWindow }, () => 1.65) });
+    const first = decide(narrowed, window(), config);
+    assert.equal(first.state.canaryOverPending, true, 'the first window over only asks for confirmation');
+    assert.deepEqual(first.state.rateGain, narrowed.rateGain, 'and leaves the gain alone');
+    const confirmed = decide(first.state, window(), config);
+    assert.equal(confirmed.state.rateGain?.gain, RATE_GAIN);
   });
 
   test('a change of settings and a pause\'s end restore the full gain', () => {
