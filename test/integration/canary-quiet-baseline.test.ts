@@ -77,11 +77,13 @@ test('load the step does not cause raises the canary baseline through quiet look
   const loadControl = resolveLoadControl(plan!.loadControl);
   const slice = (controller: ControllerState, sliceMs: number) => activities.runDataSlice({ ...input, file: plan!.file, loadControl, controller, sliceMs });
 
-  // The pre-step baseline, on a quiet database: one batch, then its pause.
+  // The pre-step baseline, on a quiet database: one batch, then its pause. That pause's quiet
+  // lookups may already re-measure the baseline (a CI run read 0.63 ms before the step and 1.10
+  // after): it may move, but never below the pre-step one.
   const first = await slice(initialControllerState(loadControl), 1);
-  const preStep = first.controller.canaryBaselineMs!;
+  const preStep = first.controller.canaryStepBaselineMs!;
   assert.ok(preStep > 0 && preStep < 20, `pre-step baseline ${preStep} ms`);
-  assert.equal(first.controller.canaryStepBaselineMs, preStep);
+  assert.ok(first.controller.canaryBaselineMs! >= preStep && first.controller.canaryBaselineMs! < 20, `baseline after the first pause: ${first.controller.canaryBaselineMs} ms`);
 
   // Someone else's load: a 50 ms table lock every 25 ms delays every lookup, batch or not.
   const locker = startLocker(database.url, 50, 25);
