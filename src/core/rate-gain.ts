@@ -21,12 +21,12 @@
 //
 // Why not the full gain on every window over the budget: at a steady setting 7 % of windows read
 // over it by noise alone (at 0.8 of the limit, ×e^N(0, 0.15)), and answering those hard while the
-// windows under it were answered softly walked the rate down to 0.84 of its set point in the
-// closed loop; answering them at the narrowed gain left it at 0.98. The cost is the response to a
-// foreground that gets heavier by less than FAR_OVER: three more windows (at 1.4× harm, a median of
-// 7 windows to come down against 4 at the fixed gain), and a slower climb when the foreground
-// eases a little at a time (at gain 0.5 a window at 0.7 of the limit against 0.8 raises the rate
-// 7 % instead of 31 %).
+// windows under it were answered softly walked the rate down to 0.84 of its set point in the closed
+// loop; answering them at the narrowed gain left it at 0.98. The cost is the response to a
+// foreground that gets heavier by less than RATE_GAIN_FAR_OVER: three more windows (at 1.4× harm, a
+// median of 7 windows to come down against 4 at the fixed gain), and a slower climb when the
+// foreground eases a little at a time (at gain 0.5 a window at 0.7 of the limit against 0.8 raises
+// the rate 7 % instead of 31 %).
 
 /** The rate law's exponent: the full gain, at the start and after every reset. */
 export const RATE_GAIN = 2;
