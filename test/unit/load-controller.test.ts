@@ -9,6 +9,7 @@ import {
   resolveLoadControl,
   validateLoadControl,
 } from '../../src/core/load-control-config';
+import { mulberry32, quietSample as quiet } from '../helpers/controller-inputs';
 import { addToTail, emptyTail, spreadDurations, tailKeep } from '../../src/core/foreground-tail';
 import {
   applyConfigChange,
@@ -40,19 +41,6 @@ import {
 // The set point these tests' numbers were worked out at; the default's own is tested by name.
 const config = resolveLoadControl({ latencyBudgetMinMs: 0, latencyTarget: 0.8 });
 
-/** A quiet sample: a 1000-row batch well under every threshold, no canary. */
-const quiet = (over: Partial<LoadSample> = {}): LoadSample => ({
-  batchMs: 1000,
-  rows: 1000,
-  cpuPercent: 20,
-  memoryPercent: 40,
-  activeBackends: 2,
-  lockWaiters: 0,
-  replicaLagMs: null,
-  canaryMs: null,
-  ...over,
-});
-
 const start = (over: Partial<ControllerState> = {}, c: LoadControlConfig = config): ControllerState => ({ ...initialControllerState(c), ...over });
 
 /** Feeds the same sample n times; returns the last decision. */
@@ -74,16 +62,10 @@ const withCanary = (ms: number, over: Partial<ControllerState> = {}): Controller
   canaryWindow: Array.from({ length: config.canaryWindow }, () => ms),
 });
 
-/** mulberry32: a tiny seeded generator, so the "random" loops are the same on every run. */
+/** Uniform in [0, 1) from a seed (mulberry32), the same on every run. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 describe('config', () => {

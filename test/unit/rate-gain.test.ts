@@ -13,6 +13,7 @@ import {
   withCanaryBaseline,
   withForegroundBaseline,
 } from '../../src/core/load-controller';
+import { mulberry32, quietSample } from '../helpers/controller-inputs';
 import { initialRateGain, judgeRateGain, MIN_RATE_GAIN, MIN_RATE_GAIN_RANGE, RATE_GAIN, RATE_GAIN_DECAY, RATE_GAIN_FAR_OVER, type RateGainState, sanitizeRateGain } from '../../src/core/rate-gain';
 
 const TARGET = 0.8;
@@ -76,30 +77,15 @@ describe('rate gain schedule: rules', () => {
 });
 
 describe('rate gain schedule: the controller in a closed loop', () => {
-  /** mulberry32, and a standard normal from it (Box–Muller): the same "noise" on every run. */
+  /** A standard normal (Box–Muller) from a seeded generator: the same "noise" on every run. */
   function normals(seed: number): () => number {
-    let a = seed >>> 0;
-    const uniform = (): number => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-    };
+    const next = mulberry32(seed);
+    const uniform = (): number => (next() + 1) / 4294967297;
     return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   }
 
-  /** A 1000-row batch of `batchMs`, every host and database signal quiet. */
-  const quietSample = (batchMs: number, rows = 1000): LoadSample => ({
-    batchMs,
-    rows,
-    cpuPercent: 20,
-    memoryPercent: 40,
-    activeBackends: 2,
-    lockWaiters: 0,
-    replicaLagMs: null,
-    canaryMs: null,
-  });
+  /** A batch of `rows` that took `batchMs`, every host and database signal quiet. */
+  const batchSample = (batchMs: number, rows = 1000): LoadSample => quietSample({ batchMs, rows });
   const BASELINE_MS = 4;
   const LIMIT_MS = BASELINE_MS * config.latencyBudget;
   /** Rows per ms where the foreground reads the target (4,000 rows/s); each batch row takes 0.1 ms. */
@@ -121,7 +107,7 @@ describe('rate gain schedule: the controller in a closed loop', () => {
     for (let w = 0; w < windows; w++) {
       const reading = TARGET * (rateOf(s) / SET_RATE) ** 0.17 * harm(w) * Math.exp(0.15 * noise());
       const ms = reading * LIMIT_MS;
-      s = decide(s, { ...quietSample(s.batchSize * 0.1, s.batchSize), foregroundSamples: Array.from({ length: size }, () => ms) }, config).state;
+      s = decide(s, { ...batchSample(s.batchSize * 0.1, s.batchSize), foregroundSamples: Array.from({ length: size }, () => ms) }, config).state;
       logRates.push(Math.log(rateOf(s) / SET_RATE));
     }
     return logRates;
@@ -174,7 +160,7 @@ describe('rate gain schedule: the controller in a closed loop', () => {
 
   test('a canary window that confirms a pending "over" counts as the second over the budget running: full gain', () => {
     const narrowed: ControllerState = { ...withCanaryBaseline(initialControllerState(config), 1), rateGain: { gain: MIN_RATE_GAIN, side: 1, over: false } };
-    const window = (): LoadSample => ({ ...quietSample(100), canaryMs: 1.65, canarySamples: Array.from({ length: config.canaryWindow }, () => 1.65) });
+    const window = (): LoadSample => ({ ...batchSample(100), canaryMs: 1.65, canarySamples: Array.from({ length: config.canaryWindow }, () => 1.65) });
     const first = decide(narrowed, window(), config);
     assert.equal(first.state.canaryOverPending, true, 'the first window over only asks for confirmation');
     assert.deepEqual(first.state.rateGain, narrowed.rateGain, 'and leaves the gain alone');
