@@ -27,6 +27,7 @@ import {
   startWorkerProcess,
 } from './lib/stack';
 import { fmt, fmtInt, markdownTable, median, rotated } from './lib/stats';
+import { BenchUsageError, wholeNumberOption } from './lib/args';
 
 const VARIANTS = ['framework+backup', 'framework-nobackup', 'framework+backup+canary', 'keyset-loop', 'matching-loop', 'plain-update'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -62,11 +63,11 @@ async function main(): Promise<number> {
       json: { type: 'string' },
     },
   });
-  const rows = Number(values.rows);
-  const reps = Number(values.reps);
-  const batch = Number(values.batch);
+  const rows = wholeNumberOption('rows', values.rows, 2);
+  const reps = wholeNumberOption('reps', values.reps);
+  const batch = wholeNumberOption('batch', values.batch);
   const variants = values.only ? (values.only.split(',') as Variant[]) : [...VARIANTS];
-  for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}; known: ${VARIANTS.join(', ')}`);
+  for (const v of variants) if (!VARIANTS.includes(v)) throw new BenchUsageError(`--only: unknown variant ${v}; known: ${VARIANTS.join(', ')}`);
   const matching = Math.floor(rows / 2);
 
   const pgServer = await startPostgres();

@@ -64,6 +64,7 @@ import { canaryP99, type ControllerState, FOREGROUND_QUANTILE, foregroundReading
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
 import { createLogger } from '../src/logging/logger';
+import { BenchUsageError, wholeNumberListOption, wholeNumberOption } from './lib/args';
 import { benchMigrationsDir, migrationId } from './lib/framework';
 import { intervalsProblem, startMultiIntervalObserver, tailCountQuantile } from './lib/multi-interval-observer';
 import { inventoryForegroundScript, NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
@@ -222,23 +223,22 @@ async function main(): Promise<number> {
       'observe-intervals': { type: 'string', default: String(DEFAULT_LOAD_CONTROL.foregroundIntervalMs) },
     },
   });
-  const reps = Number(values.reps);
-  const windowS = Number(values.window);
-  const warmupS = Number(values.warmup);
+  const reps = wholeNumberOption('reps', values.reps);
+  const windowS = wholeNumberOption('window', values.window);
+  const warmupS = wholeNumberOption('warmup', values.warmup, 0);
   // The controller starts at its initial settings and needs a while to find its pace (a real
   // migration runs for minutes to hours); fixed settings need no warm-up beyond the foreground's.
-  const adaptiveWarmupS = Number(values['adaptive-warmup']);
-  const firstWarmupS = Number(values['first-warmup']);
-  if (!(Number.isInteger(firstWarmupS) && firstWarmupS >= 0)) throw new Error(`--first-warmup: whole seconds ≥ 0; got "${values['first-warmup']}"`);
-  const rows = Number(values.rows);
+  const adaptiveWarmupS = wholeNumberOption('adaptive-warmup', values['adaptive-warmup'], 0);
+  const firstWarmupS = wholeNumberOption('first-warmup', values['first-warmup'], 0);
+  const rows = wholeNumberOption('rows', values.rows);
   const observeIntervals = values['observe-intervals'].split(',').filter(Boolean).map(Number);
   const intervalsWrong = intervalsProblem(observeIntervals);
-  if (intervalsWrong) throw new Error(`--observe-intervals: ${intervalsWrong}; got "${values['observe-intervals']}"`);
+  if (intervalsWrong) throw new BenchUsageError(`--observe-intervals: ${intervalsWrong}; got "${values['observe-intervals']}"`);
   const finestInterval = Math.min(...observeIntervals);
   const extraIntervals = observeIntervals.slice(1);
   const wholeList = (option: 'canary-intervals' | 'canary-windows', example: string): number[] => {
-    const list = values[option].split(',').filter(Boolean).map(Number);
-    if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${option}: whole numbers, e.g. ${example}; got "${values[option]}"`);
+    const list = wholeNumberListOption(option, values[option]);
+    if (list.length === 0) throw new BenchUsageError(`--${option}: at least one whole number, e.g. ${example}`);
     return list;
   };
   const variants: CanaryVariant[] = [];
@@ -251,16 +251,20 @@ async function main(): Promise<number> {
   // --shapes 300x57,1000x193: these fixed settings (batch × pause ms) instead of the --batches × --pauses grid.
   const shapes = values.shapes === undefined ? null : values.shapes.split(',').filter(Boolean).map((shape) => shape.split('x').map(Number));
   if (shapes !== null && shapes.some((sh) => sh.length !== 2 || !Number.isInteger(sh[0]) || sh[0]! < 1 || !Number.isInteger(sh[1]) || sh[1]! < 0)) {
-    throw new Error(`--shapes: batch×pause pairs in rows and ms, e.g. 300x57,1000x193; got "${values.shapes}"`);
+    throw new BenchUsageError(`--shapes: batch×pause pairs in rows and ms, e.g. 300x57,1000x193; got "${values.shapes}"`);
   }
-  if (!['on', 'off'].includes(values['early-baseline'])) throw new Error(`--early-baseline: on or off; got "${values['early-baseline']}"`);
+  for (const option of ['early-baseline', 'fixed-canary', 'observe'] as const) {
+    if (!['on', 'off'].includes(values[option])) throw new BenchUsageError(`--${option}: on or off; got "${values[option]}"`);
+  }
+  const batches = wholeNumberListOption('batches', values.batches);
+  const pauses = wholeNumberListOption('pauses', values.pauses, 0);
   const points: PointKind[] = [{ kind: 'baseline' }, ...(values['early-baseline'] === 'on' ? [{ kind: 'baseline' as const, early: true }] : [])];
   const adaptiveTargets = values['adaptive-targets'].split(',').filter(Boolean).map(Number);
   const { min: minTarget, max: maxTarget } = LATENCY_TARGET_RANGE;
-  if (adaptiveTargets.some((t) => !(t >= minTarget && t <= maxTarget))) throw new Error(`--adaptive-targets: fractions of the budget from ${minTarget} to ${maxTarget}, e.g. 0.8,0.93; got "${values['adaptive-targets']}"`);
+  if (adaptiveTargets.some((t) => !(t >= minTarget && t <= maxTarget))) throw new BenchUsageError(`--adaptive-targets: fractions of the budget from ${minTarget} to ${maxTarget}, e.g. 0.8,0.93; got "${values['adaptive-targets']}"`);
   const adaptiveMinGains = values['adaptive-min-gains'].split(',').filter(Boolean).map(Number);
   if (adaptiveMinGains.some((g) => !(g >= MIN_RATE_GAIN_RANGE.min && g <= MIN_RATE_GAIN_RANGE.max))) {
-    throw new Error(`--adaptive-min-gains: gains from ${MIN_RATE_GAIN_RANGE.min} to ${MIN_RATE_GAIN_RANGE.max}, e.g. 2 (the fixed gain); got "${values['adaptive-min-gains']}"`);
+    throw new BenchUsageError(`--adaptive-min-gains: gains from ${MIN_RATE_GAIN_RANGE.min} to ${MIN_RATE_GAIN_RANGE.max}, e.g. 2 (the fixed gain); got "${values['adaptive-min-gains']}"`);
   }
   for (const canary of variants) {
     points.push({ kind: 'adaptive', canary });
@@ -268,7 +272,7 @@ async function main(): Promise<number> {
     for (const minGain of adaptiveMinGains) points.push({ kind: 'adaptive', canary, minGain });
     // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
     if (shapes !== null) for (const [batch, pauseMs] of shapes) points.push({ kind: 'fixed', batch: batch!, pauseMs: pauseMs!, canary });
-    else for (const batch of values.batches.split(',').filter(Boolean).map(Number)) for (const pauseMs of values.pauses.split(',').filter(Boolean).map(Number)) points.push({ kind: 'fixed', batch, pauseMs, canary });
+    else for (const batch of batches) for (const pauseMs of pauses) points.push({ kind: 'fixed', batch, pauseMs, canary });
   }
 
   const pgServer = await startPostgres();

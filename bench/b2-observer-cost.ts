@@ -41,6 +41,7 @@ import { inventoryForegroundScript, resetInventories, TABLE } from './lib/invent
 import { latencies, pgbenchDatabase, pgEnv, runProcess } from './lib/pgbench';
 import { onCleanup, runBench, say } from './lib/stack';
 import { fmt, markdownTable, median, percentile, rotated } from './lib/stats';
+import { BenchUsageError, wholeNumberOption } from './lib/args';
 
 const CLIENTS = 4;
 const SCALE = 10;
@@ -63,18 +64,17 @@ async function main(): Promise<number> {
       'lead-ins': { type: 'string', default: '' },
     },
   });
-  if (values.foreground !== 'tpcb' && values.foreground !== 'b2') throw new Error(`--foreground: tpcb or b2; got "${values.foreground}"`);
+  if (values.foreground !== 'tpcb' && values.foreground !== 'b2') throw new BenchUsageError(`--foreground: tpcb or b2; got "${values.foreground}"`);
   const inventoryRows = Number(values['inventory-rows']);
-  if (!(Number.isInteger(inventoryRows) && inventoryRows >= 1)) throw new Error(`--inventory-rows: a whole number ≥ 1; got "${values['inventory-rows']}"`);
+  if (!(Number.isInteger(inventoryRows) && inventoryRows >= 1)) throw new BenchUsageError(`--inventory-rows: a whole number ≥ 1; got "${values['inventory-rows']}"`);
   const leadIns = values['lead-ins'].split(',').filter(Boolean);
   const unknownLeadIn = leadIns.find((l) => !LEAD_INS.includes(l as LeadIn));
-  if (unknownLeadIn !== undefined) throw new Error(`--lead-ins: some of ${LEAD_INS.join(', ')}; got "${unknownLeadIn}"`);
-  if (leadIns.length > 0 && values.foreground !== 'b2') throw new Error('--lead-ins needs --foreground b2 (they read the inventories table)');
+  if (unknownLeadIn !== undefined) throw new BenchUsageError(`--lead-ins: some of ${LEAD_INS.join(', ')}; got "${unknownLeadIn}"`);
+  if (leadIns.length > 0 && values.foreground !== 'b2') throw new BenchUsageError('--lead-ins needs --foreground b2 (they read the inventories table)');
   const intervals = values.intervals.split(',').filter(Boolean).map(Number);
-  if (intervals.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--intervals: whole milliseconds, e.g. 5,20; got "${values.intervals}"`);
-  const reps = Number(values.reps);
-  const windowS = Number(values.window);
-  if (!(Number.isInteger(reps) && reps >= 1 && windowS >= 1)) throw new Error('--reps must be a whole number ≥ 1 and --window at least 1 (seconds)');
+  if (intervals.some((n) => !Number.isInteger(n) || n < 1)) throw new BenchUsageError(`--intervals: whole milliseconds, e.g. 5,20; got "${values.intervals}"`);
+  const reps = wholeNumberOption('reps', values.reps);
+  const windowS = wholeNumberOption('window', values.window);
 
   const { url, work, machine } = await pgbenchDatabase('bench_observer_cost', SCALE);
   // pgbench's arguments for the foreground: its built-in tpcb-like, or B2's script.

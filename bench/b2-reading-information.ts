@@ -18,16 +18,29 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+import { BenchUsageError, wholeNumberOption } from './lib/args';
 import { fit, judgementsOf, type Judgement, type TracedResult } from './lib/reading-information';
+import { runBench } from './lib/stack';
+
+/** The B2 run's JSON; a file that is missing or not such a JSON is a usage error. */
+function readRun(file: string): { results: TracedResult[] } {
+  let run: unknown;
+  try {
+    run = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new BenchUsageError(`--json: cannot read ${file} (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (!Array.isArray((run as { results?: unknown } | null)?.results)) throw new BenchUsageError(`--json: ${file} is not a B2 run's JSON (it has no "results")`);
+  return run as { results: TracedResult[] };
+}
 
 function main(): void {
   const { values } = parseArgs({ options: { json: { type: 'string' }, skip: { type: 'string', default: '2' } } });
-  if (values.json === undefined) throw new Error('--json FILE: the JSON a B2 run wrote (BENCH_TRACE=decisions … --json FILE)');
-  const skip = Number(values.skip);
-  if (!(Number.isInteger(skip) && skip >= 0)) throw new Error(`--skip: whole judgements ≥ 0; got "${values.skip}"`);
-  const run = JSON.parse(readFileSync(values.json, 'utf8')) as { results: TracedResult[] };
+  if (values.json === undefined) throw new BenchUsageError('--json FILE: the JSON a B2 run wrote (BENCH_TRACE=decisions … --json FILE)');
+  const skip = wholeNumberOption('skip', values.skip, 0);
+  const run = readRun(values.json);
   const traced = run.results.filter((r) => Array.isArray(r.trace));
-  if (traced.length === 0) throw new Error(`${values.json} holds no decision traces: run the B2 bench with BENCH_TRACE=decisions`);
+  if (traced.length === 0) throw new BenchUsageError(`--json: ${values.json} holds no decision traces: run the B2 bench with BENCH_TRACE=decisions`);
   const byPoint = new Map<string, Judgement[]>();
   for (const r of traced) byPoint.set(r.point, [...(byPoint.get(r.point) ?? []), ...judgementsOf(r.trace!).slice(skip)]);
   const report = (name: string, js: readonly Judgement[]): void => {
@@ -44,4 +57,7 @@ function main(): void {
   report('all adaptive points', [...byPoint.values()].flat());
 }
 
-main();
+runBench(async () => {
+  main();
+  return 0;
+});

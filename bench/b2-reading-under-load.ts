@@ -31,6 +31,7 @@ import { type Db, openTargetDatabase } from '../src/db/connect';
 import { latencies, pgbenchDatabase, pgEnv, runProcess } from './lib/pgbench';
 import { onCleanup, runBench, say } from './lib/stack';
 import { fmt, fmtInt, markdownTable, median, percentile, rotated } from './lib/stats';
+import { BenchUsageError, wholeNumberOption } from './lib/args';
 
 const CLIENTS = 4;
 const SCALE = 10;
@@ -98,7 +99,7 @@ function parseBackfills(text: string): Backfill[] {
     return { batch: batch!, pauseMs: pauseMs! };
   });
   if (list.length === 0 || list.some((b) => !Number.isInteger(b.batch) || b.batch < 1 || !Number.isInteger(b.pauseMs) || b.pauseMs < 0)) {
-    throw new Error(`--backfills: batch:pauseMs pairs, e.g. 1000:50,10000:200; got "${text}"`);
+    throw new BenchUsageError(`--backfills: batch:pauseMs pairs, e.g. 1000:50,10000:200; got "${text}"`);
   }
   return list;
 }
@@ -106,9 +107,8 @@ function parseBackfills(text: string): Backfill[] {
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { backfills: { type: 'string', default: '1000:50,10000:200' }, reps: { type: 'string', default: '4' }, window: { type: 'string', default: '10' } } });
   const backfills = parseBackfills(values.backfills);
-  const reps = Number(values.reps);
-  const windowS = Number(values.window);
-  if (!(Number.isInteger(reps) && reps >= 1 && windowS >= 1)) throw new Error('--reps must be a whole number ≥ 1 and --window at least 1 (seconds)');
+  const reps = wholeNumberOption('reps', values.reps);
+  const windowS = wholeNumberOption('window', values.window);
 
   const { url, work, machine } = await pgbenchDatabase('bench_reading_load', SCALE);
   const scriptFile = path.join(work, 'foreground.sql');

@@ -13,6 +13,7 @@ import { benchMigrationsDir, connectClient, migrationId, runFrameworkMigration }
 import { adaptiveMigrationSource, backupRows, checkInventories, resetInventories, updateMigrationSource } from './lib/inventories';
 import { buildWorkflowBundle, describeMachine, loadAverage, onCleanup, recreateDatabase, runBench, say, startPostgres, startTemporal, startWorkerProcess } from './lib/stack';
 import { fmt, fmtInt, markdownTable } from './lib/stats';
+import { wholeNumberOption } from './lib/args';
 
 const RSS_TARGET_MB = 300;
 
@@ -25,9 +26,10 @@ async function main(): Promise<number> {
       json: { type: 'string' },
     },
   });
-  const rows = Number(values.rows);
+  const rows = wholeNumberOption('rows', values.rows, 2);
   const matching = Math.floor(rows / 2);
-  const canThreshold = values['can-threshold'] ? Number(values['can-threshold']) : null;
+  const canThreshold = values['can-threshold'] ? wholeNumberOption('can-threshold', values['can-threshold']) : null;
+  const pinned = values.pinned === undefined ? null : wholeNumberOption('pinned', values.pinned);
 
   const pgServer = await startPostgres();
   const machine = await describeMachine(pgServer.adminUrl);
@@ -40,7 +42,7 @@ async function main(): Promise<number> {
   const migrations = await benchMigrationsDir('b3');
   onCleanup(() => fsp.rm(migrations.dir, { recursive: true, force: true }));
   const id = migrationId('bench_scale');
-  await migrations.write(id, values.pinned ? updateMigrationSource({ batchSize: Number(values.pinned), backup: true }) : adaptiveMigrationSource({}));
+  await migrations.write(id, pinned !== null ? updateMigrationSource({ batchSize: pinned, backup: true }) : adaptiveMigrationSource({}));
   const taskQueue = `bench-b3-${randomBytes(4).toString('hex')}`;
   const worker = await startWorkerProcess({ databaseUrl: dbUrl, temporalAddress: temporal.address, taskQueue, migrationsDir: migrations.dir, bundlePath });
   const rssAtStart = worker.rssMb();
@@ -70,7 +72,7 @@ async function main(): Promise<number> {
 
   const at = (fraction: number) => rssSamples[Math.min(rssSamples.length - 1, Math.floor(fraction * rssSamples.length))]?.mb ?? Number.NaN;
   const maxSampled = Math.max(...rssSamples.map((s) => s.mb));
-  console.log(`\nB3 scale: ${fmtInt(rows)} rows, ${fmtInt(matching)} matching, updateRecords with backup, ${values.pinned ? `batch pinned at ${values.pinned}, no pause` : 'controller defaults (adaptive)'}`);
+  console.log(`\nB3 scale: ${fmtInt(rows)} rows, ${fmtInt(matching)} matching, updateRecords with backup, ${pinned !== null ? `batch pinned at ${pinned}, no pause` : 'controller defaults (adaptive)'}`);
   console.log(`Temporal limit.historyCount.suggestContinueAsNew: ${canThreshold ?? 'server default'}\n${machine}\n`);
   console.log(
     markdownTable(

@@ -15,6 +15,7 @@ import { freePort } from '../../src/embedded/free-port';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/embedded/postgres';
 import { resolveTemporalCli } from '../../src/embedded/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../../src/client/search-attributes';
+import { benchHeader, isBenchUsageError, wantsHelp } from './args';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STATE_DIR = path.join(REPO_ROOT, '.stockrx');
@@ -37,8 +38,14 @@ export async function cleanup(): Promise<void> {
   }
 }
 
-/** Runs main, always tears down, and exits with its code (1 on error). */
+/** Runs main, always tears down, and exits with its code: 2 on a usage error (args.ts), 1 on any
+ *  other error. With --help it prints the script's header, where its options are documented. */
 export function runBench(main: () => Promise<number>): void {
+  const script = process.argv[1] ?? '';
+  if (wantsHelp(process.argv.slice(2))) {
+    console.log(benchHeader(fs.readFileSync(script, 'utf8')));
+    process.exit(0);
+  }
   let interrupted = false;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
@@ -54,9 +61,13 @@ export function runBench(main: () => Promise<number>): void {
         process.exit(code);
       },
       async (error: unknown) => {
-        console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+        if (isBenchUsageError(error)) {
+          console.error(`[bench] ${error.message}; run \`node --import tsx ${path.relative(process.cwd(), script)} --help\` for the options`);
+        } else {
+          console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+        }
         await cleanup();
-        process.exit(interrupted ? 130 : 1);
+        process.exit(interrupted ? 130 : isBenchUsageError(error) ? 2 : 1);
       },
     );
 }
