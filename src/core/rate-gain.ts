@@ -16,17 +16,25 @@
 // gain while readings stay on one side of the target (still on the way), halve it each time they
 // cross (the crossings are noise around the set point), down to MIN_RATE_GAIN. It goes back to the
 // full gain whenever the readings say the ground moved: over the budget in two judgements running
-// or far over it in one (the foreground got heavier: answered as hard as ever), far under the
-// target (it eased), or a change of settings or a pause's end (decide and applyConfigChange).
+// (the foreground got heavier: answered as hard as ever), far under the target (it eased), an
+// unreadable window, or a change of settings or a pause's end (decide and applyConfigChange).
 //
 // Why not the full gain on every window over the budget: at a steady setting 7 % of windows read
 // over it by noise alone (at 0.8 of the limit, ×e^N(0, 0.15)), and answering those hard while the
 // windows under it were answered softly walked the rate down to 0.84 of its set point in the closed
 // loop; answering them at the narrowed gain left it at 0.98. The cost is the response to a
-// foreground that gets heavier by less than RATE_GAIN_FAR_OVER: three more windows (at 1.4× harm, a
-// median of 7 windows to come down against 4 at the fixed gain), and a slower climb when the
-// foreground eases a little at a time (at gain 0.5 a window at 0.7 of the limit against 0.8 raises
-// the rate 7 % instead of 31 %).
+// foreground that gets heavier: up to three more windows (at 1.4× harm, a median of 7 windows to
+// come down against 4 at the fixed gain; at 2×, none more), and a slower climb when the foreground
+// eases a little at a time (at gain 0.5 a window at 0.7 of the limit against 0.8 raises the rate 7 %
+// instead of 31 %). A foreground hurt past the critical level is paused for, whatever the gain.
+//
+// Nor on one window far over the budget (until session 19: over 1.2× the limit, then taken for
+// 2.7σ of a window's noise). B2's windows are noisier than that and skewed to the right, a stall now
+// and then: session 19's adaptive readings sat −0.35 and +0.5 (log) from their median at the 5th
+// and 95th percentiles, and 10 % read over 1.2× at rates that barely moved the foreground. Each
+// such window halved the rate. In a closed loop with windows like those (test/unit/rate-gain.test.ts)
+// the rate settled at 0.87 of where the mean log reading meets the target (0.61 of the set point
+// against 0.70); answering a stall's single window as any other crossing, at 0.97 of it.
 
 /** The rate law's exponent: the full gain, at the start and after every reset. */
 export const RATE_GAIN = 2;
@@ -38,8 +46,6 @@ export const MIN_RATE_GAIN_RANGE = { min: 0.25, max: RATE_GAIN } as const;
 export const RATE_GAIN_DECAY = 0.5;
 /** A reading under this fraction of the target is the ground moving, not noise: full gain again. */
 export const RATE_GAIN_FAR_UNDER = 2 / 3;
-/** A reading over this many times the budget's limit (2.7σ of a window's noise above the target) is too. */
-export const RATE_GAIN_FAR_OVER = 1.2;
 
 /** The schedule's state: the gain the last judgement used and which side of the target it read. */
 export interface RateGainState {
@@ -65,9 +71,9 @@ export function judgeRateGain(
 ): { gain: number; next: RateGainState | undefined } {
   if (previous === undefined) return { gain: RATE_GAIN, next: undefined };
   const side = overshoot > target ? -1 : overshoot < target ? 1 : 0;
-  // Unreadable (NaN) counts as far over: the safe answer is the full one.
+  // Unreadable (NaN, infinite): the safe answer is the full one.
   const over = !(overshoot <= 1);
-  const moved = !(overshoot <= RATE_GAIN_FAR_OVER) || (over && previous.over) || overshoot < target * RATE_GAIN_FAR_UNDER;
+  const moved = !Number.isFinite(overshoot) || (over && previous.over) || overshoot < target * RATE_GAIN_FAR_UNDER;
   if (moved) return { gain: RATE_GAIN, next: { gain: RATE_GAIN, side, over } };
   const crossed = previous.side !== 0 && side !== 0 && side !== previous.side;
   const floor = Number.isFinite(minGain) ? Math.min(RATE_GAIN, Math.max(MIN_RATE_GAIN_RANGE.min, minGain)) : MIN_RATE_GAIN;
