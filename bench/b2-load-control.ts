@@ -19,7 +19,7 @@
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
 //        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--shapes BxP,…]
-//        [--adaptive-targets 0.8[,0.93…]] [--adaptive-min-gains 2[,1…]] [--json FILE]
+//        [--adaptive-targets 0.8[,0.93…]] [--adaptive-min-gains 2[,1…]] [--fixed-start late|same] [--json FILE]
 // Every point's window starts equally long after its settle() (the previous point's backup tables
 // dropped, VACUUM, CHECKPOINT): the adaptive point's lead, its warm-ups and the longest its
 // pre-step baselines take. The foreground alone drifts after settle(): over the same windows
@@ -28,6 +28,11 @@
 // after their own shorter lead) reads the ratios of later windows high. A fixed point's step starts
 // later, so that its baselines and --warmup end where its window starts (and it does not run out
 // of --rows); the adaptive point's starts --warmup seconds in.
+// --fixed-start same: a fixed point's step starts when the adaptive point's does (--warmup seconds
+// in), so at a long --adaptive-warmup both have written for as long before their windows (a
+// step's WAL, checkpoints and dead rows weigh on the foreground after its batches: at a 235 s lead
+// the adaptive step's quiet stretches read up to 1.5× its pre-step baseline). Refused up front when
+// a fixed setting could run out of --rows before its window ends.
 // --shapes 300x57,1000x193,…: the fixed points are these batch × pause (ms) settings instead of the
 // --batches × --pauses grid (e.g. shapes of equal rows/s: which one costs the foreground least).
 // --adaptive-targets 0.8,…: one more adaptive point per value, run with that latencyTarget (the
@@ -211,6 +216,8 @@ async function main(): Promise<number> {
       observe: { type: 'string', default: 'off' },
       // on: one more point, the foreground alone with its window right after --warmup (see the top).
       'early-baseline': { type: 'string', default: 'off' },
+      // same: fixed points start their step when the adaptive point does (see the top); late: as close before their window as their baselines allow.
+      'fixed-start': { type: 'string', default: 'late' },
       shapes: { type: 'string' },
       // 0.8,0.93: more adaptive points, each with this latencyTarget instead of the default (the
       // set point's trade between margin and rows/s, side by side with the default's).
@@ -275,6 +282,22 @@ async function main(): Promise<number> {
     else for (const batch of batches) for (const pauseMs of pauses) points.push({ kind: 'fixed', batch, pauseMs, canary });
   }
 
+  if (!['same', 'late'].includes(values['fixed-start'])) throw new BenchUsageError(`--fixed-start: same or late; got "${values['fixed-start']}"`);
+  if (values['fixed-start'] === 'same') {
+    // The most a fixed setting can move from its start to its window's end: a batch every pause
+    // (batches taking no time at all). A step that finishes before its window has no reading.
+    for (const point of points) {
+      if (point.kind !== 'fixed') continue;
+      const seconds = leadS(point.canary) + windowS - warmupS;
+      const most = point.pauseMs === 0 ? Number.POSITIVE_INFINITY : Math.ceil(((seconds * 1000) / point.pauseMs) * point.batch);
+      if (most > rows) {
+        throw new BenchUsageError(
+          `--fixed-start same: ${point.batch}×${point.pauseMs}ms could move ${Number.isFinite(most) ? fmtInt(most) : 'unboundedly many'} rows before its window ends, more than --rows ${fmtInt(rows)}; ` +
+            'use more --rows, shapes with a pause, or --fixed-start late',
+        );
+      }
+    }
+  }
   const pgServer = await startPostgres();
   const machine = await describeMachine(pgServer.adminUrl);
   say(machine);
@@ -341,7 +364,8 @@ async function main(): Promise<number> {
     // as long as it always has: at 170k rows/s the longer step would run out of --rows.
     const measuresCanary = point.kind === 'fixed' && values['fixed-canary'] !== 'off';
     const fixedStepS = (measuresCanary ? baselinesS(point.canary) : 0) + warmupS;
-    const preStepS = point.kind === 'baseline' ? 0 : point.kind === 'fixed' ? Math.max(warmupS, lead - fixedStepS) : warmupS;
+    const fixedPreStepS = values['fixed-start'] === 'same' ? warmupS : Math.max(warmupS, lead - fixedStepS);
+    const preStepS = point.kind === 'baseline' ? 0 : point.kind === 'fixed' ? fixedPreStepS : warmupS;
     const fgStart = Date.now();
     const foreground = runProcess(
       'pgbench',
