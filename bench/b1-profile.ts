@@ -43,7 +43,7 @@ function cpuSince(from: { pg: number; me: NodeJS.CpuUsage }, batches: number): {
   return { pg: ((postgresCpuSeconds() - from.pg) * 1000) / batches, me: (me.user + me.system) / 1000 / batches };
 }
 import { fmt, fmtInt, markdownTable, median } from './lib/stats';
-import { BenchUsageError, wholeNumberOption } from './lib/args';
+import { oneOfOption, wholeNumberOption } from './lib/args';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -51,8 +51,7 @@ async function main(): Promise<number> {
   });
   const rows = wholeNumberOption('rows', values.rows, 2);
   const batch = wholeNumberOption('batch', values.batch);
-  if (!['true', 'false'].includes(values.backup)) throw new BenchUsageError(`--backup: true or false; got "${values.backup}"`);
-  const backup = values.backup === 'true';
+  const backup = oneOfOption('backup', values.backup, ['true', 'false']) === 'true';
   const matching = Math.floor(rows / 2);
   const pgServer = await startPostgres();
   const url = await recreateDatabase(pgServer.adminUrl, 'bench_b1_profile');

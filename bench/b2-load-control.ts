@@ -69,7 +69,7 @@ import { canaryP99, type ControllerState, FOREGROUND_QUANTILE, foregroundReading
 import { DEFAULT_RUN_OPTIONS } from '../src/core/run-options';
 import { openTargetDatabase } from '../src/db/connect';
 import { createLogger } from '../src/logging/logger';
-import { BenchUsageError, wholeNumberListOption, wholeNumberOption } from './lib/args';
+import { BenchUsageError, oneOfOption, wholeNumberListOption, wholeNumberOption } from './lib/args';
 import { benchMigrationsDir, migrationId } from './lib/framework';
 import { intervalsProblem, startMultiIntervalObserver, tailCountQuantile } from './lib/multi-interval-observer';
 import { inventoryForegroundScript, NO_CRITICAL_PAUSE, resetInventories, TABLE, withClient } from './lib/inventories';
@@ -260,9 +260,7 @@ async function main(): Promise<number> {
   if (shapes !== null && shapes.some((sh) => sh.length !== 2 || !Number.isInteger(sh[0]) || sh[0]! < 1 || !Number.isInteger(sh[1]) || sh[1]! < 0)) {
     throw new BenchUsageError(`--shapes: batch×pause pairs in rows and ms, e.g. 300x57,1000x193; got "${values.shapes}"`);
   }
-  for (const option of ['early-baseline', 'fixed-canary', 'observe'] as const) {
-    if (!['on', 'off'].includes(values[option])) throw new BenchUsageError(`--${option}: on or off; got "${values[option]}"`);
-  }
+  for (const option of ['early-baseline', 'fixed-canary', 'observe'] as const) oneOfOption(option, values[option], ['on', 'off']);
   const batches = wholeNumberListOption('batches', values.batches);
   const pauses = wholeNumberListOption('pauses', values.pauses, 0);
   const points: PointKind[] = [{ kind: 'baseline' }, ...(values['early-baseline'] === 'on' ? [{ kind: 'baseline' as const, early: true }] : [])];
@@ -282,8 +280,7 @@ async function main(): Promise<number> {
     else for (const batch of batches) for (const pauseMs of pauses) points.push({ kind: 'fixed', batch, pauseMs, canary });
   }
 
-  if (!['same', 'late'].includes(values['fixed-start'])) throw new BenchUsageError(`--fixed-start: same or late; got "${values['fixed-start']}"`);
-  if (values['fixed-start'] === 'same') {
+  if (oneOfOption('fixed-start', values['fixed-start'], ['late', 'same']) === 'same') {
     // The most a fixed setting can move from its start to its window's end: a batch every pause
     // (batches taking no time at all). A step that finishes before its window has no reading.
     for (const point of points) {

@@ -41,7 +41,7 @@ import { inventoryForegroundScript, resetInventories, TABLE } from './lib/invent
 import { latencies, pgbenchDatabase, pgEnv, runProcess } from './lib/pgbench';
 import { onCleanup, runBench, say } from './lib/stack';
 import { fmt, markdownTable, median, percentile, rotated } from './lib/stats';
-import { BenchUsageError, wholeNumberOption } from './lib/args';
+import { BenchUsageError, oneOfOption, wholeNumberListOption, wholeNumberOption } from './lib/args';
 
 const CLIENTS = 4;
 const SCALE = 10;
@@ -64,15 +64,13 @@ async function main(): Promise<number> {
       'lead-ins': { type: 'string', default: '' },
     },
   });
-  if (values.foreground !== 'tpcb' && values.foreground !== 'b2') throw new BenchUsageError(`--foreground: tpcb or b2; got "${values.foreground}"`);
-  const inventoryRows = Number(values['inventory-rows']);
-  if (!(Number.isInteger(inventoryRows) && inventoryRows >= 1)) throw new BenchUsageError(`--inventory-rows: a whole number ≥ 1; got "${values['inventory-rows']}"`);
+  oneOfOption('foreground', values.foreground, ['tpcb', 'b2']);
+  const inventoryRows = wholeNumberOption('inventory-rows', values['inventory-rows']);
   const leadIns = values['lead-ins'].split(',').filter(Boolean);
   const unknownLeadIn = leadIns.find((l) => !LEAD_INS.includes(l as LeadIn));
   if (unknownLeadIn !== undefined) throw new BenchUsageError(`--lead-ins: some of ${LEAD_INS.join(', ')}; got "${unknownLeadIn}"`);
   if (leadIns.length > 0 && values.foreground !== 'b2') throw new BenchUsageError('--lead-ins needs --foreground b2 (they read the inventories table)');
-  const intervals = values.intervals.split(',').filter(Boolean).map(Number);
-  if (intervals.some((n) => !Number.isInteger(n) || n < 1)) throw new BenchUsageError(`--intervals: whole milliseconds, e.g. 5,20; got "${values.intervals}"`);
+  const intervals = wholeNumberListOption('intervals', values.intervals);
   const reps = wholeNumberOption('reps', values.reps);
   const windowS = wholeNumberOption('window', values.window);
 

@@ -48,3 +48,9 @@ export function wholeNumberListOption(name: string, text: string, min = 1): numb
   }
   return values;
 }
+
+/** `--name`'s text when it is one of `choices`, or a usage error listing them. */
+export function oneOfOption<T extends string>(name: string, text: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(text)) throw new BenchUsageError(`--${name}: ${choices.join(' or ')}; got "${text}"`);
+  return text as T;
+}

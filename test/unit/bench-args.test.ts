@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BenchUsageError, benchHeader, isBenchUsageError, wholeNumberListOption, wholeNumberOption } from '../../bench/lib/args';
+import { BenchUsageError, benchHeader, isBenchUsageError, oneOfOption, wholeNumberListOption, wholeNumberOption } from '../../bench/lib/args';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -26,6 +26,11 @@ describe('bench options', () => {
       });
     }
     assert.throws(() => wholeNumberListOption('pauses', '0,ten', 0), /--pauses: whole numbers ≥ 0, separated by commas; got "0,ten"/);
+  });
+
+  it('takes one of the named choices, and refuses others naming them', () => {
+    assert.equal(oneOfOption('observe', 'on', ['on', 'off']), 'on');
+    assert.throws(() => oneOfOption('observe', 'yes', ['on', 'off']), /^BenchUsageError: --observe: on or off; got "yes"$/);
   });
 
   it("counts node:util parseArgs's own errors as usage errors, and nothing else", () => {
