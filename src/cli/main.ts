@@ -16,6 +16,7 @@ const commands = {
   down: () => import('./commands/down'),
   new: () => import('./commands/new'),
   plan: () => import('./commands/plan'),
+  purgeBackups: () => import('./commands/purge-backups'),
   status: () => import('./commands/status'),
   steer: () => import('./commands/steer'),
   up: () => import('./commands/up'),
@@ -77,6 +78,12 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .description('dry run: print the plan of pending migrations and lint findings; change nothing')
     .option('--to <id>', 'stop after this migration')
     .action(run(async (config, out, _a, o) => (await commands.plan()).planCommand(config, typeof o.to === 'string' ? { to: o.to } : {}, out)));
+
+  program
+    .command('purge-backups <ids...>')
+    .description("show (or, with --yes, drop) the backups applied migrations keep for their undo; `down` then refuses them")
+    .option('--yes', 'really drop them (without it: list the tables and sizes, change nothing)')
+    .action(run(async (config, out, [ids], o) => (await commands.purgeBackups()).purgeBackupsCommand(config, (ids as string[]).map(String), { yes: o.yes === true }, out)));
 
   program.command('new <name>').description('create migrations/<timestamp>_<name>.ts').action(run(async (config, out, [name]) => (await commands.new()).newCommand(config, String(name), out)));
 

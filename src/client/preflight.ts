@@ -71,10 +71,13 @@ export async function preflightDown(db: Db, options: { id?: string; steps?: numb
     const records = await readStepRecords(db, row.id);
     const irreversible = records.find((r) => r.compensation.action.kind === 'irreversible');
     if (irreversible) {
+      // A step made irreversible by purge-backups says when; one declared so needs no more words.
+      const action = irreversible.compensation.action;
+      const purged = action.kind === 'irreversible' && action.purgedAt ? ` (${action.reason})` : '';
       problems.push({
         file: row.id,
         step: { number: irreversible.step_index + 1, label: irreversible.label },
-        message: 'is irreversible, so down cannot pass this migration; nothing was rolled back',
+        message: `is irreversible${purged}, so down cannot pass this migration; nothing was rolled back`,
         fix: 'roll back only the migrations applied after it (`down --steps N`), or undo its change with a new migration',
       });
     }

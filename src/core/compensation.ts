@@ -40,7 +40,8 @@ export type CompensationAction =
   | { kind: 'createIndex'; index: QualifiedName; definition: string; concurrently: boolean }
   | { kind: 'dropConstraint'; table: QualifiedName; name: string }
   | { kind: 'sql'; sql: string; transaction: boolean }
-  | { kind: 'irreversible'; reason: string }
+  // purgedAt: set when the step was reversible until `purge-backups` dropped its backup tables.
+  | { kind: 'irreversible'; reason: string; purgedAt?: string }
   // Data steps: undone in batches from their backup table, which shrinks as rows are put back, so
   // a restore interrupted by a crash resumes where it stopped.
   | { kind: 'restoreUpdatedRows'; table: QualifiedName; backup: QualifiedName; key: string[]; columns: string[]; stepIndex: number }
