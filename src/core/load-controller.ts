@@ -24,8 +24,9 @@
 //              'resume' after RESUME_AFTER_CALM_SAMPLES samples in a row with every signal back
 //              under its NORMAL threshold (the gap is the hysteresis).
 //   baseline   the canary's baseline (what the budget is relative to) is re-measured from every full
-//              window of quiet lookups — no batch running, seconds after the last — and never set
-//              below the one measured before the step.
+//              window of quiet lookups — no batch running, seconds after the last — never set
+//              below the one measured before the step, and raised only once the pause is at its
+//              longest (or the step is paused): until then the slowness may be the step's own.
 //   foreground while the foreground's own transactions are visible (foreground-transactions.ts) and
 //              a window of them can be read, their p95 against their pre-step baseline is the
 //              latency reading every canary rule above uses, instead of the canary's: it is the
@@ -451,7 +452,18 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // never gets tighter than at the start. Quiet samples exist only in long pauses (the gap is
   // seconds), which is where the controller has backed off far enough to ask whether it is the
   // cause; a critical pause gathers them too.
-  const canaryBase = remeasureBaseline(CANARY_SIGNAL, canaryInUse, s.canaryBaselineMs, s.canaryStepBaselineMs, s.canaryQuietWindow ?? [], x.canaryQuietSamples, b.window, reasons);
+  // But a quiet window raises a baseline only once the step has backed off to its longest pause
+  // (maxSleepMs) or is paused. A step's harm outlives its batches — the WAL it wrote is flushed
+  // and checkpointed, its dead rows vacuumed, seconds to minutes later — and B2's quiet stretches
+  // read 1.2–1.5× the pre-step baseline with no neighbour at all (session 19): absorbed into the
+  // baseline, that harm loosened the budget by as much, while B2 judges the foreground against
+  // itself with no migration. Backing off is the cheaper test of whose load it is: a neighbour's
+  // keeps the readings up however long the pause, and the rate law lengthens it to maxSleepMs;
+  // our own fades as we write less. Not the smallest batch too: under 1.2× the limit the law
+  // slows down by the pause alone, and such a neighbour would never let the batch shrink. A quiet
+  // window reading lower brings a raised baseline down at any pace.
+  const backedOff = s.paused || s.sleepMs >= b.maxSleep;
+  const canaryBase = remeasureBaseline(CANARY_SIGNAL, canaryInUse, s.canaryBaselineMs, s.canaryStepBaselineMs, s.canaryQuietWindow ?? [], x.canaryQuietSamples, b.window, backedOff, reasons);
   const baselineMs = canaryBase.baselineMs;
   const quietWindow = canaryBase.quietWindow;
   const canary = readCanary(CANARY_SIGNAL, windowView(canaryWindow, CANARY_SIGNAL.quantile), canaryInUse ? baselineMs : null, c, b.window, holding);
@@ -467,7 +479,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // then judged on the last second or two of them.
   if (holding && tailWindow.count >= b.tailWindow) tailWindow = emptyTail();
   if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow), x.foregroundTail.spread, x.foregroundTail.sightings);
-  const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, reasons);
+  const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, backedOff, reasons);
   const tailSignal = tailSignalOf(b);
   // A full window that counted transactions it could not observe is no reading (tailReadable):
   // the canary judges it instead. A partial one is no evidence of harm until it is readable (a
@@ -482,7 +494,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   let foregroundWindow = s.foregroundWindow ?? [];
   if (x.foregroundSamples !== null && x.foregroundSamples.length > 0) foregroundWindow = [...foregroundWindow, ...x.foregroundSamples].slice(-b.foregroundWindow);
   const foregroundSignal = foregroundSignalOf(b);
-  const foregroundBase = remeasureBaseline(foregroundSignal, foregroundInUse, s.foregroundBaselineMs ?? null, s.foregroundStepBaselineMs, s.foregroundQuietWindow ?? [], x.foregroundQuietSamples, b.foregroundWindow, reasons);
+  const foregroundBase = remeasureBaseline(foregroundSignal, foregroundInUse, s.foregroundBaselineMs ?? null, s.foregroundStepBaselineMs, s.foregroundQuietWindow ?? [], x.foregroundQuietSamples, b.foregroundWindow, backedOff, reasons);
   const foreground = readCanary(foregroundSignal, windowView(foregroundWindow, foregroundSignal.quantile), foregroundInUse ? foregroundBase.baselineMs : null, c, b.foregroundWindow, holding);
   // The reading the budget rules use: the foreground's while a window of it can be read (it
   // fills faster than the canary's on any busy database), else the canary's.
@@ -730,7 +742,8 @@ export function foregroundReading(state: ControllerState): number | null {
 
 /**
  * A latency signal's baseline after this sample's quiet samples (see decide): each full window of
- * them re-measures it, never below the floor measured before the step.
+ * them re-measures it, never below the floor measured before the step, and above the baseline it
+ * replaces only when `mayRise` (the step has backed off to its longest pause, or is paused).
  */
 function remeasureBaseline(
   signal: LatencySignal,
@@ -740,6 +753,7 @@ function remeasureBaseline(
   quietWindow: readonly number[],
   fresh: readonly number[] | null,
   size: number,
+  mayRise: boolean,
   reasons: string[],
 ): { baselineMs: number | null; quietWindow: number[] } {
   let window = [...quietWindow];
@@ -747,7 +761,7 @@ function remeasureBaseline(
   if (fresh !== null && fresh.length > 0) window = [...window, ...fresh].slice(-size);
   if (window.length < size) return { baselineMs, quietWindow: window };
   // Each re-measurement from samples of its own.
-  return { baselineMs: settleBaseline(signal.source, baselineMs, floorMs, canaryBaseline(window, size, signal.quantile), reasons), quietWindow: [] };
+  return { baselineMs: settleBaseline(signal.source, baselineMs, floorMs, canaryBaseline(window, size, signal.quantile), mayRise, reasons), quietWindow: [] };
 }
 
 /** remeasureBaseline for the tail count, whose quiet window counts transactions. */
@@ -758,18 +772,26 @@ function remeasureTailBaseline(
   quietWindow: TailWindow,
   fresh: TailChunk | null,
   size: number,
+  mayRise: boolean,
   reasons: string[],
 ): { baselineMs: number | null; quietWindow: TailWindow } {
   if (!inUse || baselineMs === null) return { baselineMs, quietWindow };
   const window = fresh === null ? quietWindow : addToTail(quietWindow, fresh.count, fresh.durations, tailKeep(size), fresh.spread, fresh.sightings);
   if (window.count < size) return { baselineMs, quietWindow: window };
   const idle = tailReadable(window, tailKeep(size)) ? tailQuantile(window) : 0;
-  return { baselineMs: settleBaseline('foreground tail', baselineMs, floorMs, idle > 0 ? idle : null, reasons), quietWindow: emptyTail() };
+  return { baselineMs: settleBaseline('foreground tail', baselineMs, floorMs, idle > 0 ? idle : null, mayRise, reasons), quietWindow: emptyTail() };
 }
 
-/** The baseline after a quiet window read `idle`: that reading, never below the pre-step floor. */
-function settleBaseline(source: string, baselineMs: number, floorMs: number | null | undefined, idle: number | null, reasons: string[]): number {
+/**
+ * The baseline after a quiet window read `idle`: that reading, never below the pre-step floor,
+ * and no higher than the baseline it replaces unless `mayRise`.
+ */
+function settleBaseline(source: string, baselineMs: number, floorMs: number | null | undefined, idle: number | null, mayRise: boolean, reasons: string[]): number {
   const floor = floorMs ?? baselineMs;
+  if (idle !== null && idle > baselineMs && !mayRise) {
+    reasons.push(`${source} quiet window read ${fmt(idle)} ms, over its baseline ${fmt(baselineMs)} ms: kept until the step has backed off to its longest pause (the slowness may be its own, outliving its batches)`);
+    return baselineMs;
+  }
   const next = idle === null ? baselineMs : Math.min(Math.max(idle, floor), MAX_MS);
   if (next !== baselineMs) reasons.push(`${source} baseline re-measured with no batch running: ${fmt(baselineMs)} → ${fmt(next)} ms${next === floor ? ' (the pre-step baseline, its floor)' : ''}`);
   return next;

@@ -43,6 +43,9 @@ const config = resolveLoadControl({ latencyBudgetMinMs: 0, latencyTarget: 0.8 })
 
 const start = (over: Partial<ControllerState> = {}, c: LoadControlConfig = config): ControllerState => ({ ...initialControllerState(c), ...over });
 
+/** The longest pause the bounds allow (at the smallest batch): where a quiet window may raise a baseline. */
+const floorPace: Partial<ControllerState> = { batchSize: config.minBatchSize, sleepMs: config.maxSleepMs };
+
 /** Feeds the same sample n times; returns the last decision. */
 function run(state: ControllerState, n: number, sample: LoadSample | ((s: ControllerState, i: number) => LoadSample), c: LoadControlConfig = config): Decision {
   let d: Decision | undefined;
@@ -556,8 +559,11 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     assert.match(canary.reasons.join('\n'), /canary p99 2 ms over budget 1.50 ms: confirming on the next window/);
   });
 
-  test('its baseline is re-measured from quiet transactions, never below the pre-step one', () => {
-    const up = decide(both(), quiet({ batchMs: 0, rows: 0, foregroundSamples: fgFull(9), foregroundQuietSamples: fgFull(9) }), config);
+  test('its baseline is re-measured from quiet transactions, never below the pre-step one, and rises only at the longest pause', () => {
+    const busy = decide(both({ sleepMs: 5000 }), quiet({ batchMs: 0, rows: 0, foregroundSamples: fgFull(9), foregroundQuietSamples: fgFull(9) }), config);
+    assert.equal(busy.state.foregroundBaselineMs, 4, 'a step still writing may be the cause: backing off is the cheaper test');
+    assert.match(busy.reasons.join('\n'), /foreground quiet window read 9 ms, over its baseline 4 ms: kept until the step has backed off to its longest pause/);
+    const up = decide(both(floorPace), quiet({ batchMs: 0, rows: 0, foregroundSamples: fgFull(9), foregroundQuietSamples: fgFull(9) }), config);
     assert.equal(up.state.foregroundBaselineMs, 9);
     assert.equal(up.state.canaryBaselineMs, 1, 'each signal from its own quiet samples');
     assert.match(up.reasons.join('\n'), /foreground baseline re-measured with no batch running: 4 → 9 ms/);
@@ -624,7 +630,9 @@ describe('foreground latency budget (the tail count of its writing transactions)
     const d = decide(three(), quiet({ batchMs: 100, canarySamples: full(1), foregroundTail: tail(60) }), config);
     assert.equal(d.action, 'pause');
     assert.match(d.reasons.join('\n'), /foreground p99 60 ms over critical/);
-    const up = decide(three(), quiet({ batchMs: 100, canarySamples: full(1), foregroundTail: tail(8), foregroundQuietTail: tail(8) }), config);
+    const busy = decide(three(), quiet({ batchMs: 100, canarySamples: full(1), foregroundTail: tail(8), foregroundQuietTail: tail(8) }), config);
+    assert.equal(busy.state.foregroundTailBaselineMs, 6, 'not raised while the step can still lengthen its pause');
+    const up = decide(three(floorPace), quiet({ batchMs: 100, canarySamples: full(1), foregroundTail: tail(8), foregroundQuietTail: tail(8) }), config);
     assert.equal(up.state.foregroundTailBaselineMs, 8);
     assert.match(up.reasons.join('\n'), /foreground tail baseline re-measured with no batch running: 6 → 8 ms/);
     const down = decide(up.state, quiet({ batchMs: 100, canarySamples: full(1), foregroundTail: tail(3), foregroundQuietTail: tail(3) }), config);
@@ -856,17 +864,51 @@ describe('critical thresholds and hysteresis', () => {
   test('load the migration does not cause cannot hold it at its floor: quiet lookups raise the baseline and the step speeds up again', () => {
     // A busy neighbour (CI: another test file) slows every lookup alike, batches or not. Judged
     // against the pre-step baseline, the controller backed off to 100 rows every 8 s and stayed.
+    // (A baseline rises only at the longest pause, which is where such a neighbour leaves the step.)
     const noisy = Array.from({ length: 50 }, (_, i) => (i % 10 === 0 ? 4 : 2.5));
-    let s = { ...withCanaryBaseline(start({ batchSize: config.minBatchSize, sleepMs: 8000 }), 1) };
+    let s = { ...withCanaryBaseline(start(floorPace), 1) };
     // Batches at the floor, with quiet lookups (seconds after each batch) reading the same noise.
     const first = run(s, 10, quiet({ batchMs: 5, rows: config.minBatchSize, canarySamples: noisy, canaryQuietSamples: noisy }));
     s = first.state;
     assert.equal(s.canaryBaselineMs, 4, 'the quiet lookups\' windowed p99');
-    assert.ok(first.sleepMs < 8000, `the pause shrinks: ${first.sleepMs} ms`);
+    assert.ok(first.sleepMs < config.maxSleepMs, `the pause shrinks: ${first.sleepMs} ms`);
     // Without quiet lookups (short pauses) the raised baseline stays; the budget is 1.5 × 4 ms.
     const later = run(s, 40, quiet({ batchMs: 5, rows: config.minBatchSize, canarySamples: noisy, canaryQuietSamples: [] }));
     assert.equal(later.state.canaryBaselineMs, 4);
     assert.ok(later.sleepMs < first.sleepMs, `${later.sleepMs} ms`);
+  });
+
+  test('a neighbour just over the budget: the pause lengthens to its longest, then quiet lookups raise the baseline and the step speeds up; its own lingering harm does not', () => {
+    // Every lookup reads 1.1× the limit whatever the step does. Under 1.2× the rate law slows down
+    // by the pause alone (the batch keeps its size), so a baseline that waited for the smallest
+    // batch would never rise; it waits for the longest pause. Quiet lookups exist only in pauses
+    // longer than the sampler's quiet gap (3 s), as in a real slice.
+    const limit = config.latencyBudget * 1;
+    const full = (ms: number) => Array.from({ length: config.canaryWindow }, () => ms);
+    const neighbour = (level: number) => (st: ControllerState): LoadSample => {
+      const lookups = full(level);
+      return quiet({ batchMs: 100, rows: st.batchSize, canarySamples: lookups, canaryQuietSamples: st.sleepMs > 3000 ? lookups : [] });
+    };
+    const trace: { sleepMs: number; baselineMs: number }[] = [];
+    let st = withCanaryBaseline(start({ batchSize: 5000, sleepMs: 500 }), 1);
+    for (let i = 0; i < 120; i++) {
+      st = decide(st, neighbour(1.1 * limit)(st), config).state;
+      trace.push({ sleepMs: st.sleepMs, baselineMs: st.canaryBaselineMs! });
+    }
+    const firstRise = trace.findIndex((t) => t.baselineMs > 1);
+    assert.ok(firstRise > 0, 'the baseline rose');
+    assert.equal(Math.max(...trace.slice(0, firstRise).map((t) => t.sleepMs)), config.maxSleepMs, 'only after the pause reached its longest');
+    assert.equal(st.canaryBaselineMs, 1.1 * limit, 'to what the quiet lookups read');
+    assert.ok(st.sleepMs < config.maxSleepMs / 2, `and the step sped up again: pause ${st.sleepMs} ms`);
+    assert.ok(st.batchSize >= 5000, 'the batch never had to shrink');
+
+    // Quiet lookups that read high in pauses short of the longest (harm outliving the batches, in
+    // the model) are never absorbed, however many windows of them arrive.
+    let own = withCanaryBaseline(start({ batchSize: 5000, sleepMs: 500 }), 1);
+    for (let i = 0; i < 120; i++) {
+      own = decide(own, quiet({ batchMs: 100, rows: own.batchSize, canarySamples: full(1.1 * limit), canaryQuietSamples: own.sleepMs > 3000 && own.sleepMs < config.maxSleepMs ? full(1.3 * limit) : [] }), config).state;
+      assert.equal(own.canaryBaselineMs, 1, `quiet lookups read high at pause ${own.sleepMs} ms: not absorbed (decision ${i})`);
+    }
   });
 
   test('a re-measured baseline follows quiet lookups down again, never below the pre-step one', () => {
