@@ -53,7 +53,15 @@ export async function readBackups(db: Db, migrationId: string): Promise<Migratio
   const problem = purgeProblem(migrationId, row?.status ?? null);
   if (problem) return problem;
   const records = await readStepRecords(db, migrationId);
-  return { migrationId, status: row!.status, steps: await stepBackups(db, records), purgedAt: purgedAtOf(records) };
+  const steps = await stepBackups(db, records);
+  return foreignTableProblem(migrationId, steps) ?? { migrationId, status: row!.status, steps, purgedAt: purgedAtOf(records) };
+}
+
+/** A journal is data anyone with access can edit: never drop a table outside our own schema. */
+function foreignTableProblem(migrationId: string, steps: StepBackups[]): PlanProblem | null {
+  const foreign = steps.flatMap((s) => s.tables).find((t) => t.table.schema !== BACKUP_SCHEMA);
+  if (!foreign) return null;
+  return { file: migrationId, message: `records a backup table outside ${BACKUP_SCHEMA} (${foreign.table.schema}.${foreign.table.name}); nothing was dropped`, fix: 'inspect stockrx_migrate.steps for this migration: the journal was edited by hand' };
 }
 
 /**
@@ -68,11 +76,8 @@ export async function purgeBackups(db: Db, migrationId: string, at: Date): Promi
     if (problem) return problem;
     const records = await readStepRecords(trx, migrationId);
     const steps = await stepBackups(trx, records);
-    // A journal is data anyone with access can edit: never drop a table outside our own schema.
-    const foreign = steps.flatMap((s) => s.tables).find((t) => t.table.schema !== BACKUP_SCHEMA);
-    if (foreign) {
-      return { file: migrationId, message: `records a backup table outside ${BACKUP_SCHEMA} (${foreign.table.schema}.${foreign.table.name}); nothing was dropped`, fix: 'inspect stockrx_migrate.steps for this migration: the journal was edited by hand' };
-    }
+    const foreign = foreignTableProblem(migrationId, steps);
+    if (foreign) return foreign;
     // Nobody else uses these tables; if something holds one anyway, fail fast rather than queue.
     await sql`SET LOCAL lock_timeout = '5s'`.execute(trx);
     const iso = at.toISOString();

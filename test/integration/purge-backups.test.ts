@@ -75,12 +75,26 @@ test('without --yes it lists each backup table with its size and changes nothing
   assert.deepEqual(await state(), before, 'a preview changes nothing');
 });
 
-test('an unknown or unapplied migration is refused with exit 2 before anything is dropped', async () => {
+test('an unknown migration, or a journal naming a table outside the backup schema, is refused with exit 2 before anything is dropped', async () => {
   const before = await state();
   const bad = await runCli(['purge-backups', BACKFILL, '20990101000000_nope'], env);
   assert.equal(bad.code, 2, output(bad));
   assert.match(bad.stderr, /20990101000000_nope: was never applied to this database; fix: `stockrx-migrate status` lists/);
   assert.deepEqual(await state(), before, 'the valid ID was not purged either');
+
+  // A journal edited by hand to name a user table as a backup: refused, the table untouched.
+  const [record] = await query<{ compensation: unknown }>(db.url, `SELECT compensation FROM stockrx_migrate.steps WHERE migration_id = $1 AND step_index = 0`, [BACKFILL]);
+  await query(db.url, `UPDATE stockrx_migrate.steps SET compensation = jsonb_set(compensation, '{action,backup}', '{"schema":"public","name":"inventories"}') WHERE migration_id = $1 AND step_index = 0`, [BACKFILL]);
+  try {
+    const forged = await runCli(['purge-backups', BACKFILL, '--yes'], env);
+    assert.equal(forged.code, 2, output(forged));
+    assert.match(forged.stderr, new RegExp(`${BACKFILL}: records a backup table outside stockrx_migrate_backup \\(public\\.inventories\\); nothing was dropped`));
+    assert.equal((await query(db.url, `SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = 'inventories'`)).length, 1, 'the user table is still there');
+    assert.deepEqual((await state()).backups, before.backups, 'no backup table was dropped either');
+  } finally {
+    await query(db.url, `UPDATE stockrx_migrate.steps SET compensation = $2 WHERE migration_id = $1 AND step_index = 0`, [BACKFILL, JSON.stringify(record!.compensation)]);
+  }
+  assert.deepEqual(await state(), before);
 });
 
 test('with --yes the backups are dropped, down refuses that migration, and the others still roll back', async () => {

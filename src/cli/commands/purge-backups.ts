@@ -3,9 +3,9 @@
 // purge gives up `down` for good, so it is never the default. Every ID is checked before anything
 // is dropped; one that cannot be purged stops the command with exit 2 and no change.
 import { type ResolvedConfig } from '../../config/resolve-config';
-import { PlanError, type PlanProblem } from '../../core/plan-error';
+import { formatPlanProblem, PlanError, type PlanProblem } from '../../core/plan-error';
 import { isPlanProblem, type MigrationBackups, purgeBackups, readBackups } from '../../db/purge-backups';
-import { EXIT, type ExitCode } from '../exit-codes';
+import { CliExit, EXIT, type ExitCode } from '../exit-codes';
 import { type Output } from '../output';
 import { withTargetDatabase } from '../session';
 
@@ -20,7 +20,7 @@ export async function purgeBackupsCommand(config: ResolvedConfig, ids: string[],
       if (out.json) out.data({ database: dbKey, dryRun: true, migrations: previews.map(toJson) });
       else {
         out.info(`Backups kept on ${dbKey} (nothing dropped):`);
-        for (const m of previews) describe(m, out);
+        for (const m of previews) printBackups(m, out);
         const total = sum(previews);
         if (total.tables > 0) out.info(`Run again with --yes to drop ${total.tables} table${total.tables === 1 ? '' : 's'} (${formatBytes(total.bytes)}); \`down\` then refuses ${previews.filter((m) => m.steps.length > 0).map((m) => m.migrationId).join(', ')} for good.`);
       }
@@ -29,7 +29,7 @@ export async function purgeBackupsCommand(config: ResolvedConfig, ids: string[],
     const purged: MigrationBackups[] = [];
     const refused: PlanProblem[] = [];
     for (const id of unique) {
-      // Re-checked under the journal row's lock: a `down` may have started since the preview.
+      // Checked again under the journal row's lock: a `down` may have started since the check above.
       const result = await purgeBackups(target.db, id, new Date());
       if (isPlanProblem(result)) refused.push(result);
       else purged.push(result);
@@ -38,16 +38,18 @@ export async function purgeBackupsCommand(config: ResolvedConfig, ids: string[],
     else {
       for (const m of purged) {
         const n = m.steps.reduce((a, s) => a + s.tables.length, 0);
-        if (n === 0) describe(m, out);
+        if (n === 0) printBackups(m, out);
         else out.info(`${m.migrationId}: dropped ${n} backup table${n === 1 ? '' : 's'} (${formatBytes(sum([m]).bytes)}); \`down\` now refuses it.`);
       }
     }
-    if (refused.length > 0) throw new PlanError(refused);
-    return EXIT.OK;
+    if (refused.length === 0) return EXIT.OK;
+    // Only a run that started since the check above gets here; what was purged stays purged.
+    if (purged.length === 0) throw new PlanError(refused);
+    throw new CliExit(EXIT.BAD_INPUT, `not purged (the others above were):\n${refused.map((p) => `  ${formatPlanProblem(p)}`).join('\n')}`);
   });
 }
 
-function describe(m: MigrationBackups, out: Output): void {
+function printBackups(m: MigrationBackups, out: Output): void {
   if (m.steps.length === 0) {
     out.info(m.purgedAt ? `${m.migrationId}: its backups were purged at ${m.purgedAt}; nothing left to drop` : `${m.migrationId}: keeps no backups (its steps are undone without them); nothing to drop`);
     return;
