@@ -49,12 +49,22 @@ export function purgeProblem(migrationId: string, status: MigrationStatus | null
 
 /** What an applied migration keeps for its undo, read without locking anything. */
 export async function readBackups(db: Db, migrationId: string): Promise<MigrationBackups | PlanProblem> {
-  const row = (await journalExists(db)) ? await readJournalRow(db, migrationId) : null;
+  if (!(await journalExists(db))) return purgeProblem(migrationId, null)!;
+  const found = await inspect(db, migrationId, 'none');
+  return 'message' in found ? found : found.backups;
+}
+
+/**
+ * The journal row (locked with `lock`), its step records and their backup tables; a problem when
+ * this migration's backups cannot be purged. Shared by the preview and the purge itself.
+ */
+async function inspect(db: Db, migrationId: string, lock: 'none' | 'update'): Promise<{ backups: MigrationBackups; records: StepRecord[] } | PlanProblem> {
+  const row = await readJournalRow(db, migrationId, lock);
   const problem = purgeProblem(migrationId, row?.status ?? null);
   if (problem) return problem;
   const records = await readStepRecords(db, migrationId);
   const steps = await stepBackups(db, records);
-  return foreignTableProblem(migrationId, steps) ?? { migrationId, status: row!.status, steps, purgedAt: purgedAtOf(records) };
+  return foreignTableProblem(migrationId, steps) ?? { backups: { migrationId, status: row!.status, steps, purgedAt: purgedAtOf(records) }, records };
 }
 
 /** A journal is data anyone with access can edit: never drop a table outside our own schema. */
@@ -71,25 +81,20 @@ function foreignTableProblem(migrationId: string, steps: StepBackups[]): PlanPro
  */
 export async function purgeBackups(db: Db, migrationId: string, at: Date): Promise<MigrationBackups | PlanProblem> {
   return db.transaction().execute(async (trx) => {
-    const row = await readJournalRow(trx, migrationId, 'update');
-    const problem = purgeProblem(migrationId, row?.status ?? null);
-    if (problem) return problem;
-    const records = await readStepRecords(trx, migrationId);
-    const steps = await stepBackups(trx, records);
-    const foreign = foreignTableProblem(migrationId, steps);
-    if (foreign) return foreign;
+    const found = await inspect(trx, migrationId, 'update');
+    if ('message' in found) return found;
+    const { backups, records } = found;
     // Nobody else uses these tables; if something holds one anyway, fail fast rather than queue.
     await sql`SET LOCAL lock_timeout = '5s'`.execute(trx);
     const iso = at.toISOString();
-    for (const record of records) {
-      const tables = backupTablesOf(record.compensation.action);
-      if (tables.length === 0) continue;
-      for (const table of tables) await sql.raw(`DROP TABLE IF EXISTS ${quoteQualified(table)}`).execute(trx);
+    for (const step of backups.steps) {
+      for (const { table } of step.tables) await sql.raw(`DROP TABLE IF EXISTS ${quoteQualified(table)}`).execute(trx);
+      const record = records.find((r) => r.step_index === step.stepIndex)!;
       await sql`
         UPDATE stockrx_migrate.steps SET compensation = ${JSON.stringify(purgedCompensation(record.compensation, iso))}::jsonb
-        WHERE migration_id = ${migrationId} AND step_index = ${record.step_index}`.execute(trx);
+        WHERE migration_id = ${migrationId} AND step_index = ${step.stepIndex}`.execute(trx);
     }
-    return { migrationId, status: row!.status, steps, purgedAt: steps.length > 0 ? iso : purgedAtOf(records) };
+    return backups.steps.length > 0 ? { ...backups, purgedAt: iso } : backups;
   });
 }
 

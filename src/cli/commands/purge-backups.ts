@@ -37,9 +37,9 @@ export async function purgeBackupsCommand(config: ResolvedConfig, ids: string[],
     if (out.json) out.data({ database: dbKey, dryRun: false, migrations: purged.map(toJson), refused });
     else {
       for (const m of purged) {
-        const n = m.steps.reduce((a, s) => a + s.tables.length, 0);
-        if (n === 0) printBackups(m, out);
-        else out.info(`${m.migrationId}: dropped ${n} backup table${n === 1 ? '' : 's'} (${formatBytes(sum([m]).bytes)}); \`down\` now refuses it.`);
+        const { tables, bytes } = sum([m]);
+        if (tables === 0) printBackups(m, out);
+        else out.info(`${m.migrationId}: dropped ${tables} backup table${tables === 1 ? '' : 's'} (${formatBytes(bytes)}); \`down\` now refuses it.`);
       }
     }
     if (refused.length === 0) return EXIT.OK;
