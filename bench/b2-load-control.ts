@@ -19,7 +19,13 @@
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
 //        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--shapes BxP,…]
-//        [--adaptive-targets 0.8[,0.93…]] [--adaptive-min-gains 2[,1…]] [--fixed-start late|same] [--json FILE]
+//        [--adaptive-targets 0.8[,0.93…]] [--adaptive-min-gains 2[,1…]] [--fixed-start late|same] [--settle reinit|vacuum] [--judge rep|pooled] [--json FILE]
+// --settle reinit (default): settle() also re-creates pgbench's tables (pgbench -i) before every
+// point; vacuum: VACUUM and CHECKPOINT only, as until session 21.
+// --judge rep (default): a point's p99 ratio is the median over repetitions of its p99 ÷ that
+// repetition's baseline p99, and the oracle and targets use it; pooled: median p99 ÷ median
+// baseline p99, as until session 21. The table shows both.
+// A point whose step updates every row inside its window is marked "ran out" (rows/s a lower bound).
 // Every point's window starts equally long after its settle() (the previous point's backup tables
 // dropped, VACUUM, CHECKPOINT): the adaptive point's lead, its warm-ups and the longest its
 // pre-step baselines take. The foreground alone drifts after settle(): over the same windows
@@ -153,6 +159,8 @@ interface PointResult {
   p50: number;
   p99: number;
   rowsPerSecond: number;
+  /** The step updated every row before its window ended: rowsPerSecond is a lower bound. */
+  ranOut?: boolean;
   /** The foreground as pg_stat_activity shows it over the window (--observe): p99 of finished transactions' last seen ages, and their count. */
   observedP99?: number;
   observedCount?: number;
@@ -218,6 +226,10 @@ async function main(): Promise<number> {
       'early-baseline': { type: 'string', default: 'off' },
       // same: fixed points start their step when the adaptive point does (see the top); late: as close before their window as their baselines allow.
       'fixed-start': { type: 'string', default: 'late' },
+      // reinit: settle() also re-creates pgbench's tables before every point (see settle); vacuum: VACUUM and CHECKPOINT only (until session 21).
+      settle: { type: 'string', default: 'reinit' },
+      // rep: each point's p99 against its own repetition's baseline, median of the ratios; pooled: median p99 over median baseline (until session 21).
+      judge: { type: 'string', default: 'rep' },
       shapes: { type: 'string' },
       // 0.8,0.93: more adaptive points, each with this latencyTarget instead of the default (the
       // set point's trade between margin and rows/s, side by side with the default's).
@@ -238,6 +250,8 @@ async function main(): Promise<number> {
   const adaptiveWarmupS = wholeNumberOption('adaptive-warmup', values['adaptive-warmup'], 0);
   const firstWarmupS = wholeNumberOption('first-warmup', values['first-warmup'], 0);
   const rows = wholeNumberOption('rows', values.rows);
+  const judgePerRep = oneOfOption('judge', values.judge, ['rep', 'pooled']) === 'rep';
+  const reinitForeground = oneOfOption('settle', values.settle, ['reinit', 'vacuum']) === 'reinit';
   const observeIntervals = values['observe-intervals'].split(',').filter(Boolean).map(Number);
   const intervalsWrong = intervalsProblem(observeIntervals);
   if (intervalsWrong) throw new BenchUsageError(`--observe-intervals: ${intervalsWrong}; got "${values['observe-intervals']}"`);
@@ -333,8 +347,12 @@ async function main(): Promise<number> {
   const activities = createActivities({ db: target.db, logger, registry: createMigrationRegistry(migrations.dir) });
 
   // Between points: the previous migration's backup goes, the table is vacuumed and the WAL
-  // checkpointed, so each point starts from the same kind of state.
+  // checkpointed, so each point starts from the same kind of state. --settle reinit (the default)
+  // also re-creates pgbench's tables: with VACUUM alone the foreground alone read 4.6, 9.3 and
+  // 11.4 ms in the three repetitions of session 20's 67-minute run (pgbench_history grows by
+  // every transaction, its tables' pages age), wider than the budget the points are judged by.
   const settle = async () => {
+    if (reinitForeground) await runProcess('pgbench', ['-i', '-q', '-s', String(SCALE)], pgEnv(url));
     await withClient(url, async (c) => {
       const { rows: backups } = await c.query<{ name: string }>(`SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = 'stockrx_migrate_backup'`);
       for (const b of backups) await c.query(`DROP TABLE ${b.name}`);
@@ -373,6 +391,7 @@ async function main(): Promise<number> {
     const windowFrom = fgStart + (totalS - windowS) * 1000;
     const windowTo = fgStart + totalS * 1000;
     let rowsPerSecond = 0;
+    let ranOut = false;
     let controller: ControllerState | null = null;
     const trace: string[] = [];
     if (traceDecisions && point.kind === 'adaptive') Object.assign(decisionSink, { lines: trace, since: fgStart, judgements: [], firstDecisionAt: Number.NaN });
@@ -447,7 +466,13 @@ async function main(): Promise<number> {
             ` foreground p95/baseline ${fmt(foregroundReading(slice.controller) ?? Number.NaN, 2)}/${fmt(slice.controller.foregroundBaselineMs ?? Number.NaN, 2)} ms` +
             ` tail-count p99 baseline ${fmt(slice.controller.foregroundTailBaselineMs ?? Number.NaN, 2)} ms: ${slice.reasons.filter((r) => !/advisory/.test(r)).join('; ').slice(0, 160)}`,
         );
-        if (isStepFinished(step, slice.checkpoint)) throw new Error(`${label(point)}: the step finished inside the window; use more --rows`);
+        // A step that runs out of rows inside its window is recorded as such (its rows/s is then a
+        // lower bound, its p99 partly the foreground alone), not fatal: session 20 lost a 40-minute
+        // run to one such point. The table marks it.
+        if (isStepFinished(step, slice.checkpoint)) {
+          ranOut = true;
+          break;
+        }
       }
       await marks;
       const from = atFrom as { t: number; n: number } | null;
@@ -501,6 +526,7 @@ async function main(): Promise<number> {
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       rowsPerSecond,
+      ...(ranOut ? { ranOut } : {}),
       ...(values.observe === 'on'
         ? {
             observedP99: percentile(observed, 99),
@@ -547,6 +573,7 @@ async function main(): Promise<number> {
       say(
         `rep ${rep + 1}/${reps} ${r.point.padEnd(20)} fg ${fmt(r.tps, 0)} tps p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms  migration ${fmtInt(r.rowsPerSecond)} rows/s` +
           (r.observedP99 !== undefined ? `  observed p99 ${fmt(r.observedP99, 2)} ms (${r.observedCount} txns)` : '') +
+          (r.ranOut ? '  RAN OUT OF ROWS inside its window' : '') +
           (r.batchSize !== undefined ? `  (controller: batch ${r.batchSize}, pause ${r.sleepMs} ms)` : '') +
           `  load ${r.load}  [${fmt((Date.now() - t0) / 60000, 1)} min]`,
       );
@@ -564,11 +591,20 @@ async function main(): Promise<number> {
   const labels = points.map(label);
   const rowsOf = (p: string) => med(p, (r) => r.rowsPerSecond);
   const p99Of = (p: string) => med(p, (r) => r.p99);
+  // A point's p99 against the baseline: --judge rep (the default) takes each repetition's p99 over
+  // the baseline of the same repetition and the median of those ratios; pooled, the median p99
+  // over the median baseline (until session 21), which puts a point that ran beside a slow
+  // repetition's foreground against a faster one's.
+  const repBaseline = (rep: number) => results.find((r) => r.point === 'baseline' && r.rep === rep)?.p99 ?? Number.NaN;
+  const repRatioOf = (p: string) => med(p, (r) => r.p99 / repBaseline(r.rep));
+  const pooledRatioOf = (p: string) => p99Of(p) / baseP99;
+  const ratioOf = judgePerRep ? repRatioOf : pooledRatioOf;
   // One oracle per canary interval: the fixed points that paid the same canary's cost.
   const oracleOf = new Map<CanaryVariant, string | null>();
   for (const n of variants) {
     const fixed = points.filter((p) => p.kind === 'fixed' && p.canary === n).map(label);
-    const withinBudget = fixed.filter((l) => p99Of(l) <= BUDGET * baseP99);
+    // A setting that ran out of rows in any repetition has no rate to stand for (its window was partly the foreground alone).
+    const withinBudget = fixed.filter((l) => ratioOf(l) <= BUDGET && !results.some((r) => r.point === l && r.ranOut));
     oracleOf.set(n, withinBudget.sort((a, b) => rowsOf(b) - rowsOf(a))[0] ?? null);
   }
   const oracles = new Set(oracleOf.values());
@@ -590,7 +626,8 @@ async function main(): Promise<number> {
     fmt(med(l, (r) => r.tps), 0),
     fmt(med(l, (r) => r.p50), 2),
     fmt(p99Of(l), 2),
-    fmt(p99Of(l) / baseP99, 2),
+    fmt(pooledRatioOf(l), 2),
+    fmt(repRatioOf(l), 2),
     ...(observe
       ? [
           fmt(med(l, (r) => r.observedP99 ?? Number.NaN) / baseObserved, 2),
@@ -602,28 +639,30 @@ async function main(): Promise<number> {
           fmt(med(l, (r) => r.xidsPerTransaction ?? Number.NaN), 3),
         ]
       : []),
-    p99Of(l) <= BUDGET * baseP99 ? 'yes' : 'no',
+    ratioOf(l) <= BUDGET ? 'yes' : 'no',
     l.startsWith('baseline') ? '' : fmtInt(rowsOf(l)),
     oracleFor(l) ? fmt(rowsOf(l) / rowsOf(oracleFor(l)!), 2) : '',
-    results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}${r.tailP99 !== undefined ? `/${fmt(r.tailP99, 1)}` : ''}`).join(' '),
+    results.filter((r) => r.point === l).map((r) => `${fmt(r.p99, 1)}/${fmtInt(r.rowsPerSecond)}${r.ranOut ? ' (ran out)' : ''}${r.tailP99 !== undefined ? `/${fmt(r.tailP99, 1)}` : ''}`).join(' '),
   ]);
   const observedHeaders = [
     'observed p99 × baseline', 'window p99 ×', `window p99 > ${BUDGET}×`, 'window p95 ×', `window p95 > ${BUDGET}×`,
     ...extraIntervals.flatMap((ms) => [`@${ms}ms window p95 ×`, `@${ms}ms > ${BUDGET}×`]),
     `tail-count p99 ms @${finestInterval}ms`, 'tail-count p99 ×', 'xids ÷ pgbench txns',
   ];
+  const ranOut = results.filter((r) => r.ranOut);
+  if (ranOut.length > 0) console.log(`\n${ranOut.length} point(s) ran out of rows inside their window (rows/s a lower bound, marked "ran out"): ${ranOut.map((r) => `${r.point} rep ${r.rep + 1}`).join(', ')}; use more --rows`);
   console.log(`\nB2 load-control efficacy: pgbench tpcb-like + inventories row, ${CLIENTS} clients, scale ${SCALE}; ${fmtInt(rows)}-row updateRecords (every row, with backup); every window ${windowS} s long, ${leadS(variants[0]!)} s after its point's settle() (the step starts ${warmupS} s in; the early baseline's window, if any, ${warmupS} s in); ${reps} reps (medians)\n${machine}\n`);
-  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × baseline', ...(observe ? observedHeaders : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
+  console.log(markdownTable(['point', 'fg tps', 'fg p50 ms', 'fg p99 ms', 'p99 × median baseline', "median of p99 × own rep's baseline", ...(observe ? observedHeaders : []), `within ${BUDGET}×`, 'migration rows/s', '× oracle', observe ? 'each rep p99/rows/s/tail-count p99' : 'each rep p99/rows/s'], table));
   for (const adaptivePoint of points.filter((p): p is Extract<PointKind, { kind: 'adaptive' }> => p.kind === 'adaptive')) {
     const n = adaptivePoint.canary;
     const adaptive = label(adaptivePoint);
     const oracle = oracleOf.get(n) ?? null;
-    const adaptiveP99 = p99Of(adaptive) / baseP99;
+    const adaptiveP99 = ratioOf(adaptive);
     const adaptiveRows = oracle ? rowsOf(adaptive) / rowsOf(oracle) : Number.NaN;
     const controllerEnd = results.filter((r) => r.point === adaptive).map((r) => `${r.batchSize}/${r.sleepMs} ms`).join(', ');
     console.log(`\ncanary every ${n.intervalMs} ms, window ${n.window} — oracle: ${oracle ?? (points.some((p) => p.kind === 'fixed') ? 'none (no fixed setting kept p99 within budget)' : 'none (no fixed sweep in this run)')}${oracle ? ` at ${fmtInt(rowsOf(oracle))} rows/s, p99 ${fmt(p99Of(oracle), 2)} ms` : ''}`);
     console.log(`${adaptive} controller at the end of each window (batch/pause): ${controllerEnd}`);
-    console.log(`target ${adaptive} p99 ≤ ${BUDGET}× baseline: ${fmt(adaptiveP99)}× ${adaptiveP99 <= BUDGET ? 'MET' : 'MISSED'}`);
+    console.log(`target ${adaptive} p99 ≤ ${BUDGET}× baseline (${judgePerRep ? "median of each repetition's ratio to its own baseline" : 'median p99 over median baseline'}): ${fmt(adaptiveP99)}× ${adaptiveP99 <= BUDGET ? 'MET' : 'MISSED'}`);
     console.log(`target ${adaptive} rows/s ≥ 0.8× oracle: ${fmt(adaptiveRows)}× ${adaptiveRows >= 0.8 ? 'MET' : 'MISSED'}`);
     if (points.some((p) => p.kind === 'baseline' && p.early)) {
       // The same targets read as until session 15, against the foreground alone early after settle().
