@@ -19,7 +19,7 @@
 //   node --import tsx bench/b2-load-control.ts [--reps 3] [--window 10] [--warmup 5] [--adaptive-warmup 20] [--first-warmup 60] [--rows 2000000]
 //        [--batches 300,1000,3000,10000] [--pauses 0,10,50,200] [--fixed-canary on|off]
 //        [--canary-intervals 15[,45…]] [--canary-windows 100[,300…]] [--observe on|off] [--observe-intervals 20[,5…]] [--early-baseline on|off] [--shapes BxP,…]
-//        [--adaptive-targets 0.8[,0.93…]] [--adaptive-min-gains 2[,1…]] [--fixed-start late|same] [--settle reinit|vacuum] [--judge rep|pooled] [--json FILE]
+//        [--adaptive-targets 0.8[,0.93…]] [--adaptive-min-gains 2[,1…]] [--adaptive-rise-fractions 0[,0.5…]] [--fixed-start late|same] [--settle reinit|vacuum] [--judge rep|pooled] [--json FILE]
 // --settle reinit (default): settle() also re-creates pgbench's tables (pgbench -i) before every
 // point; vacuum: VACUUM and CHECKPOINT only, as until session 21.
 // --judge rep (default): a point's p99 ratio is the median over repetitions of its p99 ÷ that
@@ -43,6 +43,8 @@
 // --batches × --pauses grid (e.g. shapes of equal rows/s: which one costs the foreground least).
 // --adaptive-targets 0.8,…: one more adaptive point per value, run with that latencyTarget (the
 // default point runs the product's default), each judged against the same oracle.
+// --adaptive-rise-fractions 0,…: one more adaptive point per value, run with that
+// baselineRiseSleepFraction (0: any quiet window may raise a baseline, the rule until session 20).
 // --adaptive-min-gains 2,…: one more adaptive point per value, run with that minRateGain (2: the
 // rate law's full gain throughout, as before rate-gain.ts), each judged against the same oracle.
 // --early-baseline on: one more point, "baseline, early", the foreground alone with its window
@@ -95,7 +97,7 @@ interface CanaryVariant {
   intervalMs: number;
   window: number;
 }
-type PointKind = { kind: 'baseline'; early?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant; target?: number; minGain?: number };
+type PointKind = { kind: 'baseline'; early?: boolean } | { kind: 'fixed'; batch: number; pauseMs: number; canary: CanaryVariant } | { kind: 'adaptive'; canary: CanaryVariant; target?: number; minGain?: number; riseFraction?: number };
 const variantName = (v: CanaryVariant) => `${v.intervalMs}ms/${v.window}`;
 /** Set when the run compares canary variants: labels then say which one a point used. */
 let showInterval = false;
@@ -107,6 +109,7 @@ function label(p: PointKind): string {
 function adaptiveName(p: Extract<PointKind, { kind: 'adaptive' }>): string {
   if (p.target !== undefined) return `adaptive, target ${p.target}`;
   if (p.minGain !== undefined) return `adaptive, min gain ${p.minGain}`;
+  if (p.riseFraction !== undefined) return `adaptive, rise at ${p.riseFraction}`;
   return 'adaptive';
 }
 
@@ -236,6 +239,8 @@ async function main(): Promise<number> {
       'adaptive-targets': { type: 'string', default: '' },
       // 2,1: more adaptive points, each with this minRateGain (2: the fixed gain of old).
       'adaptive-min-gains': { type: 'string', default: '' },
+      // 0,0.5: more adaptive points, each with this baselineRiseSleepFraction (0: any quiet window raises a baseline).
+      'adaptive-rise-fractions': { type: 'string', default: '' },
       // With --observe on: the snapshot intervals (ms) to compare, all read in the same point from
       // one poll at the finest (multi-interval-observer.ts); the first is the one the pooled and
       // window p99 columns use. Default: the controller's own interval.
@@ -281,6 +286,10 @@ async function main(): Promise<number> {
   const adaptiveTargets = values['adaptive-targets'].split(',').filter(Boolean).map(Number);
   const { min: minTarget, max: maxTarget } = LATENCY_TARGET_RANGE;
   if (adaptiveTargets.some((t) => !(t >= minTarget && t <= maxTarget))) throw new BenchUsageError(`--adaptive-targets: fractions of the budget from ${minTarget} to ${maxTarget}, e.g. 0.8,0.93; got "${values['adaptive-targets']}"`);
+  const adaptiveRiseFractions = values['adaptive-rise-fractions'].split(',').filter(Boolean).map(Number);
+  if (adaptiveRiseFractions.some((f) => !(f >= 0 && f <= 1))) {
+    throw new BenchUsageError(`--adaptive-rise-fractions: fractions of maxSleepMs from 0 to 1, e.g. 0 (any quiet window raises a baseline); got "${values['adaptive-rise-fractions']}"`);
+  }
   const adaptiveMinGains = values['adaptive-min-gains'].split(',').filter(Boolean).map(Number);
   if (adaptiveMinGains.some((g) => !(g >= MIN_RATE_GAIN_RANGE.min && g <= MIN_RATE_GAIN_RANGE.max))) {
     throw new BenchUsageError(`--adaptive-min-gains: gains from ${MIN_RATE_GAIN_RANGE.min} to ${MIN_RATE_GAIN_RANGE.max}, e.g. 2 (the fixed gain); got "${values['adaptive-min-gains']}"`);
@@ -289,6 +298,7 @@ async function main(): Promise<number> {
     points.push({ kind: 'adaptive', canary });
     for (const target of adaptiveTargets) points.push({ kind: 'adaptive', canary, target });
     for (const minGain of adaptiveMinGains) points.push({ kind: 'adaptive', canary, minGain });
+    for (const riseFraction of adaptiveRiseFractions) points.push({ kind: 'adaptive', canary, riseFraction });
     // `--batches ''` leaves the sweep out (to study the adaptive controller alone).
     if (shapes !== null) for (const [batch, pauseMs] of shapes) points.push({ kind: 'fixed', batch: batch!, pauseMs: pauseMs!, canary });
     else for (const batch of batches) for (const pauseMs of pauses) points.push({ kind: 'fixed', batch, pauseMs, canary });
@@ -420,7 +430,7 @@ async function main(): Promise<number> {
       };
       const loadControl =
         point.kind === 'adaptive'
-          ? { ...interval, ...(point.target === undefined ? {} : { latencyTarget: point.target }), ...(point.minGain === undefined ? {} : { minRateGain: point.minGain }) }
+          ? { ...interval, ...(point.target === undefined ? {} : { latencyTarget: point.target }), ...(point.minGain === undefined ? {} : { minRateGain: point.minGain }), ...(point.riseFraction === undefined ? {} : { baselineRiseSleepFraction: point.riseFraction }) }
           : {
               ...interval,
               initialBatchSize: point.batch, minBatchSize: point.batch, maxBatchSize: point.batch,

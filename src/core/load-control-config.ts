@@ -47,6 +47,14 @@ export interface LoadControlConfig {
    *  near the set point a window's noise is answered this softly. 2 (the full gain) switches the
    *  narrowing off. */
   minRateGain: number;
+  /** How far the step must have backed off before a window of quiet samples (no batch running)
+   *  may raise a latency baseline, as a fraction of maxSleepMs: the pause must have reached
+   *  this × maxSleepMs (a paused step always may). 1, the default: only at the longest pause — a
+   *  step's harm outlives its batches, and absorbed into the baseline it loosens the budget by as
+   *  much (load-controller.ts, decide). 0: any quiet window may raise it (the rule until session
+   *  20), for a foreground whose own latency drifts up while the step runs. Lower readings bring a
+   *  raised baseline down whatever this is. */
+  baselineRiseSleepFraction: number;
   /** Canary samples in the sliding window whose p99 is compared with the budget. */
   canaryWindow: number;
   /** The canary is timed this often, ms, through batches and pauses (and so is its baseline).
@@ -121,6 +129,7 @@ export const DEFAULT_LOAD_CONTROL: Readonly<LoadControlConfig> = Object.freeze({
   latencyBudgetMinMs: 2,
   latencyTarget: DEFAULT_LATENCY_TARGET,
   minRateGain: MIN_RATE_GAIN,
+  baselineRiseSleepFraction: 1,
   canaryWindow: 100,
   canaryIntervalMs: 15,
   foregroundIntervalMs: 20,
@@ -266,6 +275,10 @@ export function validateLoadControl(config: Readonly<LoadControlConfig> | Readon
   const gainFloor = num('minRateGain');
   if (gainFloor !== null && (gainFloor < MIN_RATE_GAIN_RANGE.min || gainFloor > MIN_RATE_GAIN_RANGE.max)) {
     problems.push(`minRateGain is how softly the controller answers readings near its set point: set it from ${MIN_RATE_GAIN_RANGE.min} to ${MIN_RATE_GAIN_RANGE.max} (default ${MIN_RATE_GAIN}; ${RATE_GAIN} keeps the full gain throughout), got ${gainFloor}`);
+  }
+  const rise = num('baselineRiseSleepFraction');
+  if (rise !== null && (rise < 0 || rise > 1)) {
+    problems.push(`baselineRiseSleepFraction is how far toward maxSleepMs the pause must be before a quiet window may raise a latency baseline: set it from 0 (any quiet window) to 1 (only at the longest pause, the default), got ${rise}`);
   }
   const window = num('canaryWindow');
   if (window !== null && window > 1000) problems.push(`canaryWindow must be at most 1000 samples (it travels in workflow state), got ${window}`);

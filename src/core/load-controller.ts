@@ -461,9 +461,13 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // keeps the readings up however long the pause, and the rate law lengthens it to maxSleepMs;
   // our own fades as we write less. Not the smallest batch too: under 1.2× the limit the law
   // slows down by the pause alone, and such a neighbour would never let the batch shrink. A quiet
-  // window reading lower brings a raised baseline down at any pace.
-  const backedOff = s.paused || s.sleepMs >= b.maxSleep;
-  const canaryBase = remeasureBaseline(CANARY_SIGNAL, canaryInUse, s.canaryBaselineMs, s.canaryStepBaselineMs, s.canaryQuietWindow ?? [], x.canaryQuietSamples, b.window, backedOff, reasons);
+  // window reading lower brings a raised baseline down at any pace. baselineRiseSleepFraction
+  // moves the threshold (0: any quiet window, the rule before; 1: the longest pause, the default).
+  const riseAtSleepMs = c.baselineRiseSleepFraction * b.maxSleep;
+  const backedOff = s.paused || s.sleepMs >= riseAtSleepMs;
+  // What a held rise waits for, for its reason line; null: a quiet window may raise a baseline now.
+  const riseHeldUntil = backedOff ? null : riseAtSleepMs >= b.maxSleep ? 'its longest pause' : `a pause of ${fmt(riseAtSleepMs)} ms`;
+  const canaryBase = remeasureBaseline(CANARY_SIGNAL, canaryInUse, s.canaryBaselineMs, s.canaryStepBaselineMs, s.canaryQuietWindow ?? [], x.canaryQuietSamples, b.window, riseHeldUntil, reasons);
   const baselineMs = canaryBase.baselineMs;
   const quietWindow = canaryBase.quietWindow;
   const canary = readCanary(CANARY_SIGNAL, windowView(canaryWindow, CANARY_SIGNAL.quantile), canaryInUse ? baselineMs : null, c, b.window, holding);
@@ -479,7 +483,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   // then judged on the last second or two of them.
   if (holding && tailWindow.count >= b.tailWindow) tailWindow = emptyTail();
   if (x.foregroundTail !== null) tailWindow = addToTail(tailWindow, x.foregroundTail.count, x.foregroundTail.durations, tailKeep(b.tailWindow), x.foregroundTail.spread, x.foregroundTail.sightings);
-  const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, backedOff, reasons);
+  const tailBase = remeasureTailBaseline(tailInUse, s.foregroundTailBaselineMs ?? null, s.foregroundTailStepBaselineMs, s.foregroundQuietTail ?? emptyTail(), x.foregroundQuietTail, b.tailWindow, riseHeldUntil, reasons);
   const tailSignal = tailSignalOf(b);
   // A full window that counted transactions it could not observe is no reading (tailReadable):
   // the canary judges it instead. A partial one is no evidence of harm until it is readable (a
@@ -494,7 +498,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
   let foregroundWindow = s.foregroundWindow ?? [];
   if (x.foregroundSamples !== null && x.foregroundSamples.length > 0) foregroundWindow = [...foregroundWindow, ...x.foregroundSamples].slice(-b.foregroundWindow);
   const foregroundSignal = foregroundSignalOf(b);
-  const foregroundBase = remeasureBaseline(foregroundSignal, foregroundInUse, s.foregroundBaselineMs ?? null, s.foregroundStepBaselineMs, s.foregroundQuietWindow ?? [], x.foregroundQuietSamples, b.foregroundWindow, backedOff, reasons);
+  const foregroundBase = remeasureBaseline(foregroundSignal, foregroundInUse, s.foregroundBaselineMs ?? null, s.foregroundStepBaselineMs, s.foregroundQuietWindow ?? [], x.foregroundQuietSamples, b.foregroundWindow, riseHeldUntil, reasons);
   const foreground = readCanary(foregroundSignal, windowView(foregroundWindow, foregroundSignal.quantile), foregroundInUse ? foregroundBase.baselineMs : null, c, b.foregroundWindow, holding);
   // The reading the budget rules use: the foreground's while a window of it can be read (it
   // fills faster than the canary's on any busy database), else the canary's.
@@ -743,7 +747,7 @@ export function foregroundReading(state: ControllerState): number | null {
 /**
  * A latency signal's baseline after this sample's quiet samples (see decide): each full window of
  * them re-measures it, never below the floor measured before the step, and above the baseline it
- * replaces only when `mayRise` (the step has backed off to its longest pause, or is paused).
+ * replaces only when `riseHeldUntil` is null (the step has backed off far enough, or is paused).
  */
 function remeasureBaseline(
   signal: LatencySignal,
@@ -753,7 +757,7 @@ function remeasureBaseline(
   quietWindow: readonly number[],
   fresh: readonly number[] | null,
   size: number,
-  mayRise: boolean,
+  riseHeldUntil: string | null,
   reasons: string[],
 ): { baselineMs: number | null; quietWindow: number[] } {
   let window = [...quietWindow];
@@ -761,7 +765,7 @@ function remeasureBaseline(
   if (fresh !== null && fresh.length > 0) window = [...window, ...fresh].slice(-size);
   if (window.length < size) return { baselineMs, quietWindow: window };
   // Each re-measurement from samples of its own.
-  return { baselineMs: settleBaseline(signal.source, baselineMs, floorMs, canaryBaseline(window, size, signal.quantile), mayRise, reasons), quietWindow: [] };
+  return { baselineMs: settleBaseline(signal.source, baselineMs, floorMs, canaryBaseline(window, size, signal.quantile), riseHeldUntil, reasons), quietWindow: [] };
 }
 
 /** remeasureBaseline for the tail count, whose quiet window counts transactions. */
@@ -772,24 +776,24 @@ function remeasureTailBaseline(
   quietWindow: TailWindow,
   fresh: TailChunk | null,
   size: number,
-  mayRise: boolean,
+  riseHeldUntil: string | null,
   reasons: string[],
 ): { baselineMs: number | null; quietWindow: TailWindow } {
   if (!inUse || baselineMs === null) return { baselineMs, quietWindow };
   const window = fresh === null ? quietWindow : addToTail(quietWindow, fresh.count, fresh.durations, tailKeep(size), fresh.spread, fresh.sightings);
   if (window.count < size) return { baselineMs, quietWindow: window };
   const idle = tailReadable(window, tailKeep(size)) ? tailQuantile(window) : 0;
-  return { baselineMs: settleBaseline('foreground tail', baselineMs, floorMs, idle > 0 ? idle : null, mayRise, reasons), quietWindow: emptyTail() };
+  return { baselineMs: settleBaseline('foreground tail', baselineMs, floorMs, idle > 0 ? idle : null, riseHeldUntil, reasons), quietWindow: emptyTail() };
 }
 
 /**
  * The baseline after a quiet window read `idle`: that reading, never below the pre-step floor,
- * and no higher than the baseline it replaces unless `mayRise`.
+ * and no higher than the baseline it replaces while a rise is held (`riseHeldUntil`: what it waits for).
  */
-function settleBaseline(source: string, baselineMs: number, floorMs: number | null | undefined, idle: number | null, mayRise: boolean, reasons: string[]): number {
+function settleBaseline(source: string, baselineMs: number, floorMs: number | null | undefined, idle: number | null, riseHeldUntil: string | null, reasons: string[]): number {
   const floor = floorMs ?? baselineMs;
-  if (idle !== null && idle > baselineMs && !mayRise) {
-    reasons.push(`${source} quiet window read ${fmt(idle)} ms, over its baseline ${fmt(baselineMs)} ms: kept until the step has backed off to its longest pause (the slowness may be its own, outliving its batches)`);
+  if (idle !== null && idle > baselineMs && riseHeldUntil !== null) {
+    reasons.push(`${source} quiet window read ${fmt(idle)} ms, over its baseline ${fmt(baselineMs)} ms: kept until the step has backed off to ${riseHeldUntil} (the slowness may be its own, outliving its batches)`);
     return baselineMs;
   }
   const next = idle === null ? baselineMs : Math.min(Math.max(idle, floor), MAX_MS);

@@ -131,6 +131,11 @@ describe('config', () => {
     assert.deepEqual(problems({ minSleepMs: -1, sleepMs: 0 }), ['minSleepMs must be ≥ 0, got -1']);
     assert.deepEqual(problems({ latencyBudget: 1, canaryCritical: 3 }), ["latencyBudget is a multiple of the canary's baseline latency: set it above 1 (1.5 allows the foreground 50 % slower), or to 0 to switch the canary off, got 1"]);
     assert.deepEqual(problems({ latencyBudget: 0 }), [], 'latencyBudget 0 switches the canary off');
+    assert.deepEqual(problems({ baselineRiseSleepFraction: 1.5 }), [
+      'baselineRiseSleepFraction is how far toward maxSleepMs the pause must be before a quiet window may raise a latency baseline: set it from 0 (any quiet window) to 1 (only at the longest pause, the default), got 1.5',
+    ]);
+    assert.equal(problems({ baselineRiseSleepFraction: -0.1 }).length, 1);
+    assert.deepEqual(problems({ baselineRiseSleepFraction: 0 }), []);
     assert.deepEqual(problems({ canaryCritical: 1.2 }), ['canaryCritical (1.2) must be above latencyBudget (1.5) (both are multiples of the canary baseline): raise canaryCritical or lower latencyBudget']);
     assert.match(problems({ targetBatchMs: 6000 })[0]!, /^targetBatchMs \(6000\) is above queryTimeThresholdMs \(5000\).*lower targetBatchMs or raise queryTimeThresholdMs$/);
     assert.deepEqual(problems({ canaryIntervalMs: 0 }), ['canaryIntervalMs must be a whole number ≥ 1, got 0']);
@@ -569,6 +574,22 @@ describe('foreground latency budget (the foreground\'s own transactions)', () =>
     assert.match(up.reasons.join('\n'), /foreground baseline re-measured with no batch running: 4 → 9 ms/);
     const down = decide(up.state, quiet({ batchMs: 0, rows: 0, foregroundSamples: fgFull(1), foregroundQuietSamples: fgFull(1) }), config);
     assert.equal(down.state.foregroundBaselineMs, 4);
+  });
+
+  test('baselineRiseSleepFraction moves how far the pause must reach before a quiet window may raise a baseline', () => {
+    const high = quiet({ batchMs: 0, rows: 0, foregroundSamples: fgFull(9), foregroundQuietSamples: fgFull(9) });
+    // 0: any quiet window raises it, at the shortest pause (the rule until session 20).
+    const any = { ...config, baselineRiseSleepFraction: 0 };
+    assert.equal(decide(both({ sleepMs: 0 }), high, any).state.foregroundBaselineMs, 9);
+    // 0.5: held short of half the longest pause, named in the reason, and raised from there on.
+    const half = { ...config, baselineRiseSleepFraction: 0.5 };
+    const short = decide(both({ sleepMs: config.maxSleepMs / 2 - 1 }), high, half);
+    assert.equal(short.state.foregroundBaselineMs, 4);
+    assert.match(short.reasons.join('\n'), new RegExp(`kept until the step has backed off to a pause of ${config.maxSleepMs / 2} ms`));
+    assert.equal(decide(both({ sleepMs: config.maxSleepMs / 2 }), high, half).state.foregroundBaselineMs, 9);
+    // The default (1) holds it anywhere short of the longest pause; a paused step may raise it at any fraction.
+    assert.equal(decide(both({ sleepMs: config.maxSleepMs - 1 }), high, config).state.foregroundBaselineMs, 4);
+    assert.equal(decide(both({ sleepMs: 0, paused: true }), high, config).state.foregroundBaselineMs, 9);
   });
 
   test('latencyBudget 0 ignores it; a state from before it existed keeps the canary in charge', () => {
