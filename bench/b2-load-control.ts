@@ -580,6 +580,9 @@ async function main(): Promise<number> {
     for (const point of order) {
       const r = await runPoint(point, rep);
       results.push(r);
+      // Every point's result on disk as soon as it is measured: a run stopped early (by hand, or a
+      // crash an hour in) keeps what it measured. The finished run rewrites the file with its verdict.
+      if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, variants, results, partial: true }, null, 2));
       say(
         `rep ${rep + 1}/${reps} ${r.point.padEnd(20)} fg ${fmt(r.tps, 0)} tps p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms  migration ${fmtInt(r.rowsPerSecond)} rows/s` +
           (r.observedP99 !== undefined ? `  observed p99 ${fmt(r.observedP99, 2)} ms (${r.observedCount} txns)` : '') +
