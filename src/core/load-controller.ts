@@ -585,7 +585,7 @@ export function decide(state: ControllerState, sample: LoadSample, config: LoadC
     // Every judgement is made on a window of its own: the next one reads samples taken under the
     // settings this one leaves (changed or not), so no evidence is counted twice.
     clearCanary = true;
-    const law = judgeRateGain(confirmed ? { ...s.rateGain!, over: true } : s.rateGain, latency.overshoot, c.latencyTarget, c.minRateGain);
+    const law = judgeRateGain(confirmed ? { ...s.rateGain!, over: true } : s.rateGain, latency.overshoot, c.latencyTarget, c.minRateGain, latency.limitMs > 0 ? latency.baselineMs / latency.limitMs : 0);
     rateGain = law.next;
     const step = rateStepFor(latency.overshoot, c.latencyTarget, law.gain);
     // The gain is shown when the schedule has narrowed it (rate-gain.ts).

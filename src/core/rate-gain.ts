@@ -16,8 +16,10 @@
 // gain while readings stay on one side of the target (still on the way), halve it each time they
 // cross (the crossings are noise around the set point), down to MIN_RATE_GAIN. It goes back to the
 // full gain whenever the readings say the ground moved: over the budget in two judgements running
-// (the foreground got heavier: answered as hard as ever), far under the target (it eased), an
-// unreadable window, or a change of settings or a pause's end (decide and applyConfigChange).
+// (the foreground got heavier: answered as hard as ever), far under the target or at the
+// foreground-alone level twice running (it eased, or the step is far below its set point: see
+// judgeRateGain), an unreadable window, or a change of settings or a pause's end (decide and
+// applyConfigChange).
 //
 // Why not the full gain on every window over the budget: at a steady setting 7 % of windows read
 // over it by noise alone (at 0.8 of the limit, ×e^N(0, 0.15)), and answering those hard while the
@@ -54,32 +56,55 @@ export interface RateGainState {
   side: -1 | 0 | 1;
   /** The last judgement read over the budget's limit itself (a second in a row resets the gain). */
   over: boolean;
+  /** The last judgement read no more than the foreground alone (its baseline's share of the limit):
+   *  a second in a row resets the gain. Absent when false (and in states from before it). */
+  calm?: true;
 }
 
 export const initialRateGain = (): RateGainState => ({ gain: RATE_GAIN, side: 0, over: false });
 
 /**
  * The gain for a judgement reading `overshoot` × the budget's limit against `target`, and the
- * state after it. A state without the schedule (a run started before it existed, replayed or
- * carried across continue-as-new) keeps the fixed gain it ran with, and stays without it.
+ * state after it. `baselineShare` is what the foreground alone reads, as a fraction of the limit
+ * (its baseline ÷ the limit: 1 ÷ latencyBudget, less where latencyBudgetMinMs sets the limit); a
+ * window reading no more than that shows none of the step's harm, and gets the full gain (below).
+ * A state without the schedule (a run started before it existed, replayed or carried across
+ * continue-as-new) keeps the fixed gain it ran with, and stays without it.
  */
 export function judgeRateGain(
   previous: RateGainState | undefined,
   overshoot: number,
   target: number,
   minGain: number = MIN_RATE_GAIN,
+  baselineShare: number = 0,
 ): { gain: number; next: RateGainState | undefined } {
   if (previous === undefined) return { gain: RATE_GAIN, next: undefined };
   const side = overshoot > target ? -1 : overshoot < target ? 1 : 0;
   // Unreadable (NaN, infinite): the safe answer is the full one.
   const over = !(overshoot <= 1);
-  const moved = !Number.isFinite(overshoot) || (over && previous.over) || overshoot < target * RATE_GAIN_FAR_UNDER;
-  if (moved) return { gain: RATE_GAIN, next: { gain: RATE_GAIN, side, over } };
+  // Far under the target, or at the foreground-alone level twice running: the ground moved (it
+  // eased), or the step is far below its set point. Why the second (session 21): at the default
+  // budget and target the foreground alone reads 0.67 of the limit, over ⅔ of the target (0.53),
+  // so a step that had backed off to nothing never read "far under": its own windows' noise
+  // crossed the target, narrowed the gain to its floor, and at gain 0.5 a window with no harm in
+  // it raised the rate by 10 %, one window per batch, while a stall's window cut it by 20–50 %.
+  // B2 (session 21): 58 and 507 rows/s beside a fixed setting at 17,000 within the budget, the
+  // windows at the end reading 0.6–0.9 of the limit. Twice running, as "over" is: at the set
+  // point one window in nine reads that low by noise alone, and restoring the full gain on each
+  // kicked the rate up (in the closed loop it then took 8 windows to come down from a 1.4×
+  // heavier foreground, against 4 at the fixed gain); two in a row are rare there (about one
+  // window in eighty with ×e^N(0, 0.15) noise) and common at a step whose harm does not show
+  // (one in four).
+  const calm = baselineShare < target && overshoot <= baselineShare;
+  const eased = overshoot < target * RATE_GAIN_FAR_UNDER || (calm && previous.calm === true);
+  const moved = !Number.isFinite(overshoot) || (over && previous.over) || eased;
+  const calmNote = calm ? { calm } : {};
+  if (moved) return { gain: RATE_GAIN, next: { gain: RATE_GAIN, side, over, ...calmNote } };
   const crossed = previous.side !== 0 && side !== 0 && side !== previous.side;
   const floor = Number.isFinite(minGain) ? Math.min(RATE_GAIN, Math.max(MIN_RATE_GAIN_RANGE.min, minGain)) : MIN_RATE_GAIN;
   const held = Number.isFinite(previous.gain) ? Math.min(RATE_GAIN, Math.max(floor, previous.gain)) : RATE_GAIN;
   const gain = crossed ? Math.max(floor, held * RATE_GAIN_DECAY) : held;
-  return { gain, next: { gain, side: side === 0 ? previous.side : side, over } };
+  return { gain, next: { gain, side: side === 0 ? previous.side : side, over, ...calmNote } };
 }
 
 /** A state's schedule made safe to use: undefined stays undefined (the fixed gain), anything else is clamped (the config's floor applies at the next judgement). */
@@ -88,5 +113,5 @@ export function sanitizeRateGain(v: unknown): RateGainState | undefined {
   const r = v as Partial<RateGainState>;
   const gain = typeof r.gain === 'number' && Number.isFinite(r.gain) ? Math.min(RATE_GAIN, Math.max(MIN_RATE_GAIN_RANGE.min, r.gain)) : RATE_GAIN;
   const side = r.side === 1 || r.side === -1 ? r.side : 0;
-  return { gain, side, over: r.over === true };
+  return { gain, side, over: r.over === true, ...(r.calm === true ? { calm: true as const } : {}) };
 }

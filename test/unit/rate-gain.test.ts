@@ -53,6 +53,23 @@ describe('rate gain schedule: rules', () => {
     assert.equal(judgeRateGain(narrowed, Number.NaN, TARGET).gain, RATE_GAIN);
   });
 
+  test('two windows running at the foreground-alone level bring the full gain back; one does not', () => {
+    // The foreground alone reads 1 ÷ 1.5 of the limit at the default budget: over ⅔ of the target
+    // (0.53), so a step backed off to nothing never read "far under" (B2, session 21).
+    const alone = 1 / 1.5;
+    const narrowed: RateGainState = { gain: MIN_RATE_GAIN, side: 1, over: false };
+    const once = judgeRateGain(narrowed, 0.65, TARGET, MIN_RATE_GAIN, alone);
+    assert.deepEqual(once, { gain: MIN_RATE_GAIN, next: { gain: MIN_RATE_GAIN, side: 1, over: false, calm: true } });
+    assert.deepEqual(judgeRateGain(once.next, 0.66, TARGET, MIN_RATE_GAIN, alone), { gain: RATE_GAIN, next: { gain: RATE_GAIN, side: 1, over: false, calm: true } });
+    assert.equal(judgeRateGain(once.next, 0.7, TARGET, MIN_RATE_GAIN, alone).gain, MIN_RATE_GAIN, 'the second window over the foreground-alone level: no');
+    assert.equal(judgeRateGain({ ...narrowed, side: -1 }, 0.7, TARGET, MIN_RATE_GAIN, alone).next?.calm, undefined, 'calm only at or under that level');
+    // A target at or under the foreground-alone level (a budget floor, latencyBudgetMinMs, can put
+    // the baseline's share anywhere): readings there are the set point's own, not calm.
+    assert.equal(judgeRateGain({ ...narrowed, calm: true }, 0.6, 0.6, MIN_RATE_GAIN, 0.65).gain, MIN_RATE_GAIN);
+    assert.deepEqual(sanitizeRateGain({ gain: 1, side: 1, over: false, calm: true }), { gain: 1, side: 1, over: false, calm: true });
+    assert.deepEqual(sanitizeRateGain({ gain: 1, side: 1, over: false, calm: 'yes' }), { gain: 1, side: 1, over: false });
+  });
+
   test('a state from before the schedule keeps the fixed gain and stays without it', () => {
     assert.deepEqual(judgeRateGain(undefined, 0.9, TARGET), { gain: RATE_GAIN, next: undefined });
     assert.equal(sanitizeRateGain(undefined), undefined);
@@ -197,6 +214,19 @@ describe('rate gain schedule: the controller in a closed loop', () => {
     assert.deepEqual(first.state.rateGain, narrowed.rateGain, 'and leaves the gain alone');
     const confirmed = decide(first.state, window(), config);
     assert.equal(confirmed.state.rateGain?.gain, RATE_GAIN);
+  });
+
+  test('the controller hands the schedule its baseline\'s share of the limit: two windows at the foreground-alone level, then the full gain', () => {
+    const size = foregroundWindowSize(config);
+    const window = (share: number): LoadSample => ({ ...batchSample(100), foregroundSamples: Array.from({ length: size }, () => share * LIMIT_MS) });
+    const narrowed: ControllerState = { ...withForegroundBaseline(initialControllerState(config), BASELINE_MS), sleepMs: 2000, rateGain: { gain: MIN_RATE_GAIN, side: 1, over: false } };
+    const first = decide(narrowed, window(0.66), config);
+    assert.equal(first.state.rateGain?.gain, MIN_RATE_GAIN);
+    assert.match(first.reasons.join('\n'), /at gain 0\.50/);
+    const second = decide(first.state, window(0.66), config);
+    assert.equal(second.state.rateGain?.gain, RATE_GAIN);
+    // (0.8 ÷ 0.66)² at the full gain, against (0.8 ÷ 0.66)^0.5 = 1.10 before.
+    assert.match(second.reasons.join('\n'), /under budget .*: rate ×1\.47,/);
   });
 
   test('a change of settings and a pause\'s end restore the full gain', () => {
