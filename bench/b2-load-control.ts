@@ -561,6 +561,10 @@ async function main(): Promise<number> {
   let seed = 12345;
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   const results: PointResult[] = [];
+  /** --json: the run's settings and every result so far, with `verdict`'s fields (partial while it runs). */
+  const writeJson = async (verdict: Record<string, unknown>) => {
+    if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, variants, results, ...verdict }, null, 2));
+  };
   // The first point would otherwise run on a machine fresh from loading the table (cold caches
   // and the load's aftermath, most likely). With the default options the shuffle puts the
   // adaptive point first, and it measured its baselines there: canary 3.87 ms and tail count
@@ -582,7 +586,7 @@ async function main(): Promise<number> {
       results.push(r);
       // Every point's result on disk as soon as it is measured: a run stopped early (by hand, or a
       // crash an hour in) keeps what it measured. The finished run rewrites the file with its verdict.
-      if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, variants, results, partial: true }, null, 2));
+      await writeJson({ partial: true });
       say(
         `rep ${rep + 1}/${reps} ${r.point.padEnd(20)} fg ${fmt(r.tps, 0)} tps p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms  migration ${fmtInt(r.rowsPerSecond)} rows/s` +
           (r.observedP99 !== undefined ? `  observed p99 ${fmt(r.observedP99, 2)} ms (${r.observedCount} txns)` : '') +
@@ -690,7 +694,7 @@ async function main(): Promise<number> {
     const judgedReps = results.filter((r) => r.point === adaptive && r.judged);
     if (judgedReps.length > 0) console.log(`${adaptive} judgements against pgbench (BENCH_TRACE=decisions), all reps: ${judgedSummary(judgedReps)}`);
   }
-  if (values.json) await fsp.writeFile(values.json, JSON.stringify({ machine, reps, windowS, warmupS, rows, variants, results, oracles: [...oracleOf].map(([variant, oracle]) => ({ ...variant, oracle })), baseP99 }, null, 2));
+  await writeJson({ oracles: [...oracleOf].map(([variant, oracle]) => ({ ...variant, oracle })), baseP99 });
   return 0;
 }
 
